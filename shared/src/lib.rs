@@ -5,9 +5,12 @@ pub mod arrow;
 pub mod config;
 pub mod detection;
 pub mod event;
+pub mod ids;
 pub mod kafka;
 pub mod metrics;
+pub mod normalize;
 pub mod ops;
+pub mod parse;
 pub mod runtime;
 pub mod time;
 
