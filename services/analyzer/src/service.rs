@@ -1,0 +1,1 @@
+//! Kafka service (filled in below).
