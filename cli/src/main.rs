@@ -13,6 +13,21 @@ struct Cli {
 enum Command {
     /// Run the whole pipeline in one process against a simulated org.
     Demo,
+    /// Audit exports (LoginHistory JSON, Setup CSV, EventLogFile CSV) with the rules; exit 0 clean, 1 findings, 2 errors.
+    Scan(loginwatch::scan::ScanArgs),
+    /// The rule library: list, run the recorded tests, explain one rule.
+    Rules(loginwatch::rules_cmd::RulesArgs),
+    /// Deliver detections from Kafka to the configured SIEM sinks (Splunk HEC, Elasticsearch, syslog CEF, webhook, terminal).
+    Forward {
+        /// TOML config file; every key can be overridden by LOGINWATCH_* environment variables.
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
+    /// Run the simulated Salesforce org (OAuth, REST query, CometD, EventLogFile) with labelled incidents.
+    Sfsim {
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -21,6 +36,16 @@ fn main() -> anyhow::Result<()> {
         Command::Demo => {
             eprintln!("loginwatch demo: not yet built");
             std::process::exit(2);
+        }
+        Command::Scan(args) => std::process::exit(loginwatch::scan::run(args)),
+        Command::Rules(args) => std::process::exit(loginwatch::rules_cmd::run(args)),
+        Command::Forward { config } => {
+            loginwatch_shared::runtime::init_logging();
+            tokio::runtime::Runtime::new()?.block_on(loginwatch_forwarder::app::serve(config.as_deref()))
+        }
+        Command::Sfsim { config } => {
+            loginwatch_shared::runtime::init_logging();
+            tokio::runtime::Runtime::new()?.block_on(loginwatch_sfsim::run(config.as_deref()))
         }
     }
 }

@@ -1,0 +1,11 @@
+//! The `loginwatch` CLI as a library: `scan` (batch audit of exports), `demo` (the whole pipeline
+//! in one process), `rules` (list, test, explain), and the renderings they share.
+
+pub mod broker;
+pub mod format;
+pub mod html;
+pub mod inventory;
+pub mod report;
+pub mod engine;
+pub mod scan;
+pub mod rules_cmd;
