@@ -123,7 +123,7 @@ mod tests {
     fn converts_the_ids_of_the_reference_elf_row() {
         // USER_ID / USER_ID_DERIVED pair from the observed EventLogFile row.
         assert_eq!(to_18("0055j00000AT6I1").unwrap(), "0055j00000AT6I1AAL");
-        assert_eq!(to_18("00D5j00000DgAYG").unwrap(), "00D5j00000DgAYGEA1");
+        assert_eq!(to_18("00D5j00000DgAYG").unwrap(), "00D5j00000DgAYGEA3");
     }
 
     #[test]

@@ -399,7 +399,7 @@ mod tests {
 
     #[test]
     fn context_defaults() {
-        let ctx = ParseContext::new("00D5j00000DgAYGEA1");
+        let ctx = ParseContext::new("00D5j00000DgAYGEA3");
         assert_eq!(ctx.time_zone, chrono_tz::UTC);
         assert_eq!(ctx.ingested_at.timestamp_subsec_nanos() % 1_000_000, 0);
     }
