@@ -1,7 +1,8 @@
+# How the recorded rule cases under rules/tests/ were written (python3 rules/tests/generate_cases.py).
 import json, os, datetime as dt
 ORG = "00D5g000004ABCDEAA"
 BASE = dt.datetime(2026, 11, 2, 0, 0, 0, tzinfo=dt.timezone.utc)  # a Monday
-root = "/work/main/rules/tests"
+root = os.path.dirname(os.path.abspath(__file__))  # rules/tests
 
 def ts(t): return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond//1000:03d}Z"
 

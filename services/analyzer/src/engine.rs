@@ -123,6 +123,10 @@ impl Clocks {
         active.or_else(|| self.parts.values().map(|(t, _)| *t).max())
     }
 
+    fn expect(&mut self, partition: i32, now: Instant) {
+        self.parts.entry(partition).or_insert((i64::MIN, now));
+    }
+
     fn forget(&mut self, partition: i32) {
         self.parts.remove(&partition);
     }
@@ -327,6 +331,12 @@ impl Engine {
         self.watermark.map(|w| w - self.horizon)
     }
 
+    /// `partition` has data on its way (e.g. a replay): hold the watermark until it delivers some
+    /// or goes idle.
+    pub fn expect_partition(&mut self, partition: i32, now: Instant) {
+        self.clocks.expect(partition, now);
+    }
+
     /// A partition was revoked: it no longer holds the watermark back.
     pub fn forget_partition(&mut self, partition: i32) {
         self.clocks.forget(partition);
@@ -417,7 +427,7 @@ impl Engine {
         self.absorb_arrivals(&mut out).await?;
         let idle = self.cfg.idle_timeout.as_std();
         if let Some(low) = self.clocks.low(now, idle) {
-            let target = low - self.cfg.allowed_lateness.as_millis();
+            let target = low.saturating_sub(self.cfg.allowed_lateness.as_millis());
             self.advance_to(target, false, &mut out).await?;
         }
         if let Some(w) = self.watermark {
