@@ -135,13 +135,16 @@ fn with_limit(state: &AppState, org: usize, mut r: Response) -> Response {
 }
 
 fn batch_size(state: &AppState, headers: &HeaderMap) -> usize {
+    requested_batch_size(headers).unwrap_or(state.cfg.default_batch_size)
+}
+
+fn requested_batch_size(headers: &HeaderMap) -> Option<usize> {
     headers
         .get("sforce-query-options")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(',').find_map(|kv| kv.trim().strip_prefix("batchSize=").and_then(|n| n.trim().parse::<usize>().ok())))
         // Salesforce: min 200, max 2000, not guaranteed.
         .map(|n| n.clamp(200, 2000))
-        .unwrap_or(state.cfg.default_batch_size)
 }
 
 fn page(state: &AppState, ver: &str, locator: &str, cursor: &Cursor, offset: usize, batch: usize) -> Value {
@@ -196,13 +199,15 @@ async fn query_start(State(state): State<Arc<AppState>>, Path(ver): Path<String>
     };
     let n = state.locator_counter.fetch_add(1, Ordering::SeqCst);
     let locator = crate::ids::make_id("0r8", "xx00", n);
+    let batch = batch_size(&state, &headers);
     let cursor = Cursor {
         org: auth.org,
         plan,
         rows: Arc::new(rows),
+        batch,
         expires: Instant::now() + std::time::Duration::from_secs(state.cfg.locator_ttl_secs),
     };
-    let body = page(&state, &ver, &locator, &cursor, 0, batch_size(&state, &headers));
+    let body = page(&state, &ver, &locator, &cursor, 0, batch);
     if body["done"] == json!(false) {
         state.cursors.lock().expect("cursors lock").insert(locator, cursor);
     }
@@ -225,13 +230,14 @@ async fn query_more(State(state): State<Arc<AppState>>, Path((ver, locator)): Pa
                 None
             }
             Some(c) if c.org == auth.org && offset <= c.rows.len() => {
-                Some(Cursor { org: c.org, plan: c.plan.clone(), rows: c.rows.clone(), expires: c.expires })
+                Some(Cursor { org: c.org, plan: c.plan.clone(), rows: c.rows.clone(), batch: c.batch, expires: c.expires })
             }
             _ => None,
         }
     };
     let Some(cursor) = found else { return invalid() };
-    let body = page(&state, &ver, loc, &cursor, offset, batch_size(&state, &headers));
+    let batch = requested_batch_size(&headers).unwrap_or(cursor.batch);
+    let body = page(&state, &ver, loc, &cursor, offset, batch);
     ok_json(&state, auth.org, &body)
 }
 

@@ -102,6 +102,8 @@ pub struct Cursor {
     pub org: usize,
     pub plan: Arc<crate::query::Plan>,
     pub rows: Arc<Vec<usize>>,
+    /// The batch size asked for with the query; later pages keep it unless they ask again.
+    pub batch: usize,
     pub expires: Instant,
 }
 
