@@ -6,8 +6,8 @@
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, Float64Builder, RecordBatch, StringArray, StringBuilder,
-    TimestampMillisecondArray, TimestampMillisecondBuilder,
+    Array, ArrayRef, AsArray, Float64Array, Float64Builder, RecordBatch, StringArray,
+    StringBuilder, TimestampMillisecondArray, TimestampMillisecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
 
@@ -196,15 +196,29 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<LoginEvent>, ArrowCo
     let (event_time, ingested_at) = (c.time("event_time")?, c.time("ingested_at")?);
     let (user_id, username) = (c.text("user_id")?, c.text("username")?);
     let (login_type, login_sub_type) = (c.text("login_type")?, c.text("login_sub_type")?);
-    let (auth_method, status, outcome) = (c.text("auth_method")?, c.text("status")?, c.text("outcome")?);
+    let (auth_method, status, outcome) = (
+        c.text("auth_method")?,
+        c.text("status")?,
+        c.text("outcome")?,
+    );
     let (failure_reason, application) = (c.text("failure_reason")?, c.text("application")?);
-    let (source_ip, country_iso, city) = (c.text("source_ip")?, c.text("country_iso")?, c.text("city")?);
+    let (source_ip, country_iso, city) = (
+        c.text("source_ip")?,
+        c.text("country_iso")?,
+        c.text("city")?,
+    );
     let (latitude, longitude) = (c.float("latitude")?, c.float("longitude")?);
     let (api_type, api_version) = (c.text("api_type")?, c.text("api_version")?);
-    let (client_version, browser, platform) =
-        (c.text("client_version")?, c.text("browser")?, c.text("platform")?);
-    let (login_url, tls_protocol, cipher_suite) =
-        (c.text("login_url")?, c.text("tls_protocol")?, c.text("cipher_suite")?);
+    let (client_version, browser, platform) = (
+        c.text("client_version")?,
+        c.text("browser")?,
+        c.text("platform")?,
+    );
+    let (login_url, tls_protocol, cipher_suite) = (
+        c.text("login_url")?,
+        c.text("tls_protocol")?,
+        c.text("cipher_suite")?,
+    );
     let (login_history_id, login_key) = (c.text("login_history_id")?, c.text("login_key")?);
     let (user_type, session_level) = (c.text("user_type")?, c.text("session_level")?);
 
@@ -215,7 +229,8 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<LoginEvent>, ArrowCo
                 problem: format!("is null at row {i}"),
             });
         }
-        crate::time::from_millis(a.value(i)).ok_or_else(|| bad_value(name, i, &a.value(i).to_string()))
+        crate::time::from_millis(a.value(i))
+            .ok_or_else(|| bad_value(name, i, &a.value(i).to_string()))
     };
     let float = |a: &Float64Array, i: usize| a.is_valid(i).then(|| a.value(i));
 
@@ -234,7 +249,8 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<LoginEvent>, ArrowCo
                 username: opt(username, i),
                 login_type: opt(login_type, i),
                 login_sub_type: opt(login_sub_type, i),
-                auth_method: AuthMethod::parse(am).ok_or_else(|| bad_value("auth_method", i, am))?,
+                auth_method: AuthMethod::parse(am)
+                    .ok_or_else(|| bad_value("auth_method", i, am))?,
                 status: opt(status, i),
                 outcome: Outcome::parse(oc).ok_or_else(|| bad_value("outcome", i, oc))?,
                 failure_reason: opt(failure_reason, i),

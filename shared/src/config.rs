@@ -40,7 +40,10 @@ pub fn load<T: DeserializeOwned>(path: Option<&Path>) -> Result<T, ConfigError> 
         }
         figment = figment.merge(Toml::file(path));
     }
-    load_from(figment.merge(Env::prefixed("LOGINWATCH_").split("__")), path)
+    load_from(
+        figment.merge(Env::prefixed("LOGINWATCH_").split("__")),
+        path,
+    )
 }
 
 /// Loads `T` from TOML text (tests, embedded defaults) plus environment overrides.
@@ -55,7 +58,10 @@ pub fn load_str<T: DeserializeOwned>(toml: &str) -> Result<T, ConfigError> {
 
 fn load_from<T: DeserializeOwned>(figment: Figment, path: Option<&Path>) -> Result<T, ConfigError> {
     figment.extract::<T>().map_err(|errors| {
-        let e = errors.into_iter().next().expect("figment reports at least one error");
+        let e = errors
+            .into_iter()
+            .next()
+            .expect("figment reports at least one error");
         let key = e.path.join(".");
         let message = match &e.kind {
             figment::error::Kind::UnknownField(field, expected) => format!(
@@ -147,7 +153,11 @@ impl SecretRef {
 
     /// Reads the secret. `key` is the config key, named in errors (the value never is).
     pub fn resolve(&self, key: &str) -> Result<Secret, ConfigError> {
-        let set = [self.env.is_some(), self.file.is_some(), self.value.is_some()];
+        let set = [
+            self.env.is_some(),
+            self.file.is_some(),
+            self.value.is_some(),
+        ];
         if set.iter().filter(|s| **s).count() != 1 {
             return Err(ConfigError::key(
                 key,
@@ -165,11 +175,19 @@ impl SecretRef {
         }
         if let Some(path) = &self.file {
             return match std::fs::read_to_string(path) {
-                Ok(v) if !v.trim().is_empty() => Ok(Secret(v.trim_end_matches(['\n', '\r']).to_string())),
-                Ok(_) => Err(ConfigError::key(key, format!("file {} is empty", path.display()))),
+                Ok(v) if !v.trim().is_empty() => {
+                    Ok(Secret(v.trim_end_matches(['\n', '\r']).to_string()))
+                }
+                Ok(_) => Err(ConfigError::key(
+                    key,
+                    format!("file {} is empty", path.display()),
+                )),
                 Err(e) => Err(ConfigError::key(
                     key,
-                    format!("cannot read file {}: {e}; check the path and permissions", path.display()),
+                    format!(
+                        "cannot read file {}: {e}; check the path and permissions",
+                        path.display()
+                    ),
                 )),
             };
         }
@@ -199,14 +217,18 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named() {
-        let err = load_str::<Demo>("[nested]\ncuont = 3\n").unwrap_err().to_string();
+        let err = load_str::<Demo>("[nested]\ncuont = 3\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cuont"), "{err}");
         assert!(err.contains("count"), "{err}");
     }
 
     #[test]
     fn wrong_type_names_key() {
-        let err = load_str::<Demo>("[nested]\ncount = \"many\"\n").unwrap_err().to_string();
+        let err = load_str::<Demo>("[nested]\ncount = \"many\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("nested.count"), "{err}");
     }
 
@@ -231,6 +253,8 @@ mod tests {
             .resolve("sinks.splunk.token")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("sinks.splunk.token") && err.contains("LOGINWATCH_TEST_SURELY_UNSET_VAR"));
+        assert!(
+            err.contains("sinks.splunk.token") && err.contains("LOGINWATCH_TEST_SURELY_UNSET_VAR")
+        );
     }
 }

@@ -74,7 +74,12 @@ pub enum Severity {
 }
 
 impl Severity {
-    pub const ALL: [Severity; 4] = [Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
+    pub const ALL: [Severity; 4] = [
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
 
     /// 2 low, 3 medium, 4 high, 5 critical: OCSF `severity_id`, also ECS `event.severity`.
     pub fn number(self) -> u8 {

@@ -123,7 +123,10 @@ impl AuthMethod {
 
     /// True for the methods the product exists to find: a reusable password crosses the wire.
     pub fn is_password_based(self) -> bool {
-        matches!(self, AuthMethod::OauthUsernamePassword | AuthMethod::SoapPassword)
+        matches!(
+            self,
+            AuthMethod::OauthUsernamePassword | AuthMethod::SoapPassword
+        )
     }
 }
 

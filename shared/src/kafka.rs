@@ -101,7 +101,13 @@ impl KafkaSettings {
             .map_err(|e| KafkaSetupError::Client(e.to_string()))?;
         let new: Vec<NewTopic> = topics
             .iter()
-            .map(|t| NewTopic::new(t, self.partitions, TopicReplication::Fixed(self.replication_factor)))
+            .map(|t| {
+                NewTopic::new(
+                    t,
+                    self.partitions,
+                    TopicReplication::Fixed(self.replication_factor),
+                )
+            })
             .collect();
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
         match admin.create_topics(new.iter(), &opts).await {
@@ -149,7 +155,12 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
-    pub fn new(service: &str, origin: impl Into<String>, error: impl Into<String>, raw: impl Into<String>) -> Self {
+    pub fn new(
+        service: &str,
+        origin: impl Into<String>,
+        error: impl Into<String>,
+        raw: impl Into<String>,
+    ) -> Self {
         DeadLetter {
             service: service.into(),
             origin: origin.into(),

@@ -7,8 +7,8 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    exponential_buckets, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    exponential_buckets, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Metric names, for dashboards, alert rules and the test that checks them against each other.
@@ -22,10 +22,12 @@ pub mod names {
     pub const INGEST_POLLING_PAUSED: &str = "loginwatch_ingest_polling_paused";
     pub const STREAM_REPLAY_FALLBACKS: &str = "loginwatch_stream_replay_fallbacks_total";
     pub const SALESFORCE_API_REQUESTS: &str = "loginwatch_salesforce_api_requests_total";
-    pub const SALESFORCE_API_REQUEST_DURATION: &str = "loginwatch_salesforce_api_request_duration_seconds";
+    pub const SALESFORCE_API_REQUEST_DURATION: &str =
+        "loginwatch_salesforce_api_request_duration_seconds";
     pub const SALESFORCE_API_DAILY_USED: &str = "loginwatch_salesforce_api_daily_requests_used";
     pub const SALESFORCE_API_DAILY_LIMIT: &str = "loginwatch_salesforce_api_daily_requests_limit";
-    pub const SALESFORCE_API_DAILY_REMAINING: &str = "loginwatch_salesforce_api_daily_requests_remaining";
+    pub const SALESFORCE_API_DAILY_REMAINING: &str =
+        "loginwatch_salesforce_api_daily_requests_remaining";
     // kafka (any service)
     pub const KAFKA_PRODUCER_QUEUE: &str = "loginwatch_kafka_producer_queue_messages";
     pub const KAFKA_CONSUMER_LAG: &str = "loginwatch_kafka_consumer_lag_messages";
@@ -153,26 +155,36 @@ pub struct Metrics {
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition");
-    r.register(Box::new(c.clone())).expect("metric registered once");
+    r.register(Box::new(c.clone()))
+        .expect("metric registered once");
     c
 }
 
 fn int_gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition");
-    r.register(Box::new(g.clone())).expect("metric registered once");
+    r.register(Box::new(g.clone()))
+        .expect("metric registered once");
     g
 }
 
 fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
     let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition");
-    r.register(Box::new(g.clone())).expect("metric registered once");
+    r.register(Box::new(g.clone()))
+        .expect("metric registered once");
     g
 }
 
-fn histogram(r: &Registry, name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
+fn histogram(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: Vec<f64>,
+) -> HistogramVec {
     let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
         .expect("valid metric definition");
-    r.register(Box::new(h.clone())).expect("metric registered once");
+    r.register(Box::new(h.clone()))
+        .expect("metric registered once");
     h
 }
 
@@ -182,43 +194,209 @@ impl Metrics {
         let r = Registry::new();
         #[cfg(target_os = "linux")]
         {
-            let _ = r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
+            let _ = r.register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ));
         }
         // 1 ms … ~33 s
         let latency = exponential_buckets(0.001, 2.0, 16).expect("valid buckets");
         let m = Metrics {
-            build_info: int_gauge(&r, BUILD_INFO, "Build information; always 1.", &["version", "service"]),
-            ingest_records: counter(&r, INGEST_RECORDS, "Login records ingested and acknowledged by Kafka.", &["org", "source"]),
-            ingest_errors: counter(&r, INGEST_ERRORS, "Ingest errors by kind (parse, api, auth, produce).", &["org", "source", "kind"]),
-            ingest_lag: gauge(&r, INGEST_LAG, "Seconds between now and the newest event time ingested.", &["org", "source"]),
-            ingest_retries: counter(&r, INGEST_RETRIES, "Salesforce calls retried after 5xx, timeouts or REQUEST_LIMIT_EXCEEDED.", &["org", "source"]),
-            ingest_polling_paused: int_gauge(&r, INGEST_POLLING_PAUSED, "1 while LoginHistory polling is paused to protect the daily API quota.", &["org"]),
-            stream_replay_fallbacks: counter(&r, STREAM_REPLAY_FALLBACKS, "Stored replay ids older than the retention window; resubscribed with -2.", &["org"]),
-            salesforce_api_requests: counter(&r, SALESFORCE_API_REQUESTS, "Salesforce API requests by endpoint and HTTP status class.", &["org", "endpoint", "status_class"]),
-            salesforce_api_request_duration: histogram(&r, SALESFORCE_API_REQUEST_DURATION, "Salesforce API request duration.", &["org", "endpoint"], latency.clone()),
-            salesforce_api_daily_used: int_gauge(&r, SALESFORCE_API_DAILY_USED, "Daily API requests used, from Sforce-Limit-Info.", &["org"]),
-            salesforce_api_daily_limit: int_gauge(&r, SALESFORCE_API_DAILY_LIMIT, "Daily API request allocation, from Sforce-Limit-Info.", &["org"]),
-            salesforce_api_daily_remaining: int_gauge(&r, SALESFORCE_API_DAILY_REMAINING, "Daily API requests remaining.", &["org"]),
-            kafka_producer_queue: int_gauge(&r, KAFKA_PRODUCER_QUEUE, "Messages waiting in the Kafka producer queue.", &["service"]),
-            kafka_consumer_lag: int_gauge(&r, KAFKA_CONSUMER_LAG, "Kafka consumer lag in messages per partition.", &["service", "topic", "partition"]),
-            deadletter_records: counter(&r, DEADLETTER_RECORDS, "Records sent to the dead-letter topic.", &["service", "reason"]),
-            logins: counter(&r, LOGINS, "Unique logins analysed, by login type, auth method and outcome.", &["org", "login_type", "auth_method", "outcome"]),
-            password_logins: counter(&r, PASSWORD_LOGINS, "Password-based logins (OAuth username-password, SOAP) by application (capped).", &["org", "auth_method", "application", "outcome"]),
-            password_login_inventory_users: int_gauge(&r, PASSWORD_LOGIN_INVENTORY_USERS, "Distinct users seen with a password-based login per application.", &["org", "auth_method", "application"]),
-            analyzer_events: counter(&r, ANALYZER_EVENTS, "Records consumed by the analyzer.", &["partition"]),
-            analyzer_duplicate_events: counter(&r, ANALYZER_DUPLICATE_EVENTS, "Logins seen twice (two sources or a replay) and dropped.", &[]),
-            late_events: counter(&r, LATE_EVENTS, "Events older than the watermark; still evaluated by per-event rules.", &[]),
-            watermark_lag: gauge(&r, WATERMARK_LAG, "Seconds between now and the analyzer's event-time watermark.", &[]),
-            rule_evaluation_duration: histogram(&r, RULE_EVALUATION_DURATION, "Time to evaluate one rule over closed windows.", &["rule"], latency.clone()),
-            detections: counter(&r, DETECTIONS, "Detections produced.", &["category", "severity"]),
-            detection_latency: histogram(&r, DETECTION_LATENCY, "Event arrival at the analyzer to detection produced.", &["category"], latency.clone()),
-            state_entries: int_gauge(&r, STATE_ENTRIES, "Rows held in baseline state tables.", &["table"]),
-            forwarder_deliveries: counter(&r, FORWARDER_DELIVERIES, "Detections confirmed delivered by a sink.", &["sink"]),
-            forwarder_retries: counter(&r, FORWARDER_RETRIES, "Delivery attempts retried.", &["sink"]),
-            forwarder_deadletters: counter(&r, FORWARDER_DEADLETTERS, "Detections a sink kept rejecting, sent to the dead-letter topic.", &["sink"]),
-            forwarder_delivery_duration: histogram(&r, FORWARDER_DELIVERY_DURATION, "Time to deliver one batch to a sink.", &["sink"], latency),
-            forwarder_circuit_open: int_gauge(&r, FORWARDER_CIRCUIT_OPEN, "1 while a sink's circuit breaker is open.", &["sink"]),
-            forwarder_queue: int_gauge(&r, FORWARDER_QUEUE, "Detections buffered for a sink.", &["sink"]),
+            build_info: int_gauge(
+                &r,
+                BUILD_INFO,
+                "Build information; always 1.",
+                &["version", "service"],
+            ),
+            ingest_records: counter(
+                &r,
+                INGEST_RECORDS,
+                "Login records ingested and acknowledged by Kafka.",
+                &["org", "source"],
+            ),
+            ingest_errors: counter(
+                &r,
+                INGEST_ERRORS,
+                "Ingest errors by kind (parse, api, auth, produce).",
+                &["org", "source", "kind"],
+            ),
+            ingest_lag: gauge(
+                &r,
+                INGEST_LAG,
+                "Seconds between now and the newest event time ingested.",
+                &["org", "source"],
+            ),
+            ingest_retries: counter(
+                &r,
+                INGEST_RETRIES,
+                "Salesforce calls retried after 5xx, timeouts or REQUEST_LIMIT_EXCEEDED.",
+                &["org", "source"],
+            ),
+            ingest_polling_paused: int_gauge(
+                &r,
+                INGEST_POLLING_PAUSED,
+                "1 while LoginHistory polling is paused to protect the daily API quota.",
+                &["org"],
+            ),
+            stream_replay_fallbacks: counter(
+                &r,
+                STREAM_REPLAY_FALLBACKS,
+                "Stored replay ids older than the retention window; resubscribed with -2.",
+                &["org"],
+            ),
+            salesforce_api_requests: counter(
+                &r,
+                SALESFORCE_API_REQUESTS,
+                "Salesforce API requests by endpoint and HTTP status class.",
+                &["org", "endpoint", "status_class"],
+            ),
+            salesforce_api_request_duration: histogram(
+                &r,
+                SALESFORCE_API_REQUEST_DURATION,
+                "Salesforce API request duration.",
+                &["org", "endpoint"],
+                latency.clone(),
+            ),
+            salesforce_api_daily_used: int_gauge(
+                &r,
+                SALESFORCE_API_DAILY_USED,
+                "Daily API requests used, from Sforce-Limit-Info.",
+                &["org"],
+            ),
+            salesforce_api_daily_limit: int_gauge(
+                &r,
+                SALESFORCE_API_DAILY_LIMIT,
+                "Daily API request allocation, from Sforce-Limit-Info.",
+                &["org"],
+            ),
+            salesforce_api_daily_remaining: int_gauge(
+                &r,
+                SALESFORCE_API_DAILY_REMAINING,
+                "Daily API requests remaining.",
+                &["org"],
+            ),
+            kafka_producer_queue: int_gauge(
+                &r,
+                KAFKA_PRODUCER_QUEUE,
+                "Messages waiting in the Kafka producer queue.",
+                &["service"],
+            ),
+            kafka_consumer_lag: int_gauge(
+                &r,
+                KAFKA_CONSUMER_LAG,
+                "Kafka consumer lag in messages per partition.",
+                &["service", "topic", "partition"],
+            ),
+            deadletter_records: counter(
+                &r,
+                DEADLETTER_RECORDS,
+                "Records sent to the dead-letter topic.",
+                &["service", "reason"],
+            ),
+            logins: counter(
+                &r,
+                LOGINS,
+                "Unique logins analysed, by login type, auth method and outcome.",
+                &["org", "login_type", "auth_method", "outcome"],
+            ),
+            password_logins: counter(
+                &r,
+                PASSWORD_LOGINS,
+                "Password-based logins (OAuth username-password, SOAP) by application (capped).",
+                &["org", "auth_method", "application", "outcome"],
+            ),
+            password_login_inventory_users: int_gauge(
+                &r,
+                PASSWORD_LOGIN_INVENTORY_USERS,
+                "Distinct users seen with a password-based login per application.",
+                &["org", "auth_method", "application"],
+            ),
+            analyzer_events: counter(
+                &r,
+                ANALYZER_EVENTS,
+                "Records consumed by the analyzer.",
+                &["partition"],
+            ),
+            analyzer_duplicate_events: counter(
+                &r,
+                ANALYZER_DUPLICATE_EVENTS,
+                "Logins seen twice (two sources or a replay) and dropped.",
+                &[],
+            ),
+            late_events: counter(
+                &r,
+                LATE_EVENTS,
+                "Events older than the watermark; still evaluated by per-event rules.",
+                &[],
+            ),
+            watermark_lag: gauge(
+                &r,
+                WATERMARK_LAG,
+                "Seconds between now and the analyzer's event-time watermark.",
+                &[],
+            ),
+            rule_evaluation_duration: histogram(
+                &r,
+                RULE_EVALUATION_DURATION,
+                "Time to evaluate one rule over closed windows.",
+                &["rule"],
+                latency.clone(),
+            ),
+            detections: counter(
+                &r,
+                DETECTIONS,
+                "Detections produced.",
+                &["category", "severity"],
+            ),
+            detection_latency: histogram(
+                &r,
+                DETECTION_LATENCY,
+                "Event arrival at the analyzer to detection produced.",
+                &["category"],
+                latency.clone(),
+            ),
+            state_entries: int_gauge(
+                &r,
+                STATE_ENTRIES,
+                "Rows held in baseline state tables.",
+                &["table"],
+            ),
+            forwarder_deliveries: counter(
+                &r,
+                FORWARDER_DELIVERIES,
+                "Detections confirmed delivered by a sink.",
+                &["sink"],
+            ),
+            forwarder_retries: counter(
+                &r,
+                FORWARDER_RETRIES,
+                "Delivery attempts retried.",
+                &["sink"],
+            ),
+            forwarder_deadletters: counter(
+                &r,
+                FORWARDER_DEADLETTERS,
+                "Detections a sink kept rejecting, sent to the dead-letter topic.",
+                &["sink"],
+            ),
+            forwarder_delivery_duration: histogram(
+                &r,
+                FORWARDER_DELIVERY_DURATION,
+                "Time to deliver one batch to a sink.",
+                &["sink"],
+                latency,
+            ),
+            forwarder_circuit_open: int_gauge(
+                &r,
+                FORWARDER_CIRCUIT_OPEN,
+                "1 while a sink's circuit breaker is open.",
+                &["sink"],
+            ),
+            forwarder_queue: int_gauge(
+                &r,
+                FORWARDER_QUEUE,
+                "Detections buffered for a sink.",
+                &["sink"],
+            ),
             registry: r,
         };
         m.build_info
@@ -271,12 +449,22 @@ mod tests {
     fn every_named_metric_is_registered() {
         let m = metrics();
         // Touch one child of each vec so it appears in the exposition.
-        m.ingest_records.with_label_values(&["o", "login_history"]).inc_by(0);
-        let families: Vec<String> = m.registry.gather().iter().map(|f| f.name().to_string()).collect();
+        m.ingest_records
+            .with_label_values(&["o", "login_history"])
+            .inc_by(0);
+        let families: Vec<String> = m
+            .registry
+            .gather()
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect();
         assert!(families.iter().any(|f| f == names::INGEST_RECORDS));
         for f in &families {
             if f.starts_with("loginwatch_") {
-                assert!(names::ALL.contains(&f.as_str()), "{f} missing from names::ALL");
+                assert!(
+                    names::ALL.contains(&f.as_str()),
+                    "{f} missing from names::ALL"
+                );
             }
         }
     }

@@ -4,7 +4,9 @@ use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 
 /// Truncates to millisecond precision, the precision of every Salesforce source and of the Arrow schema.
 pub fn truncate_to_millis(t: DateTime<Utc>) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(t.timestamp_millis()).single().unwrap_or(t)
+    Utc.timestamp_millis_opt(t.timestamp_millis())
+        .single()
+        .unwrap_or(t)
 }
 
 pub fn from_millis(ms: i64) -> Option<DateTime<Utc>> {
