@@ -49,14 +49,20 @@ impl Clients {
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("OAuth") || scheme.eq_ignore_ascii_case("Bearer")).then(|| token.trim().to_string())
+    (scheme.eq_ignore_ascii_case("OAuth") || scheme.eq_ignore_ascii_case("Bearer"))
+        .then(|| token.trim().to_string())
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
-        let (k, v) = kv.trim().split_once('=')?;
-        (k == name).then(|| v.to_string())
-    })
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == name).then(|| v.to_string())
+        })
 }
 
 fn unknown_client(channel: &str, client_id: Option<&str>, id: Option<&Value>) -> Value {
@@ -80,7 +86,12 @@ fn invalid_replay(replay: i64) -> String {
 }
 
 /// `POST /cometd/{version}`.
-pub async fn handle(State(state): State<Arc<AppState>>, Path(_version): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn handle(
+    State(state): State<Arc<AppState>>,
+    Path(_version): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if body.len() > MAX_BODY {
         return (StatusCode::PAYLOAD_TOO_LARGE, "Request body too large").into_response();
     }
@@ -95,7 +106,11 @@ pub async fn handle(State(state): State<Arc<AppState>>, Path(_version): Path<Str
     let mut set_cookies: Vec<String> = Vec::new();
     purge_idle(&state);
     for msg in messages {
-        let channel = msg.get("channel").and_then(Value::as_str).unwrap_or("").to_string();
+        let channel = msg
+            .get("channel")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let id = msg.get("id").cloned();
         let with_id = |mut v: Value| {
             if let Some(id) = &id {
@@ -119,7 +134,13 @@ pub async fn handle(State(state): State<Arc<AppState>>, Path(_version): Path<Str
             let browser_cookie = browser.clone().unwrap_or_else(|| state.random_id(22));
             state.cometd.inner.lock().expect("cometd lock").insert(
                 client_id.clone(),
-                Client { org: auth.org, browser_cookie: browser_cookie.clone(), position: None, last_seen: Instant::now(), connected_once: false },
+                Client {
+                    org: auth.org,
+                    browser_cookie: browser_cookie.clone(),
+                    position: None,
+                    last_seen: Instant::now(),
+                    connected_once: false,
+                },
             );
             set_cookies.push(format!("BAYEUX_BROWSER={browser_cookie}; Path=/; HttpOnly"));
             set_cookies.push(format!("sfdc-stream=!{}; Path=/", state.random_id(40)));
@@ -134,13 +155,21 @@ pub async fn handle(State(state): State<Arc<AppState>>, Path(_version): Path<Str
             })));
             continue;
         }
-        let client_id = msg.get("clientId").and_then(Value::as_str).map(str::to_string);
+        let client_id = msg
+            .get("clientId")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         // Known client, same browser cookie, session still valid; anything else is unknown.
-        let session_ok = token.as_deref().and_then(|t| state.check_token(t)).is_some();
+        let session_ok = token
+            .as_deref()
+            .and_then(|t| state.check_token(t))
+            .is_some();
         let known = client_id.as_deref().is_some_and(|c| {
             let mut clients = state.cometd.inner.lock().expect("cometd lock");
             match clients.get_mut(c) {
-                Some(cl) if session_ok && browser.as_deref() == Some(cl.browser_cookie.as_str()) => {
+                Some(cl)
+                    if session_ok && browser.as_deref() == Some(cl.browser_cookie.as_str()) =>
+                {
                     cl.last_seen = Instant::now();
                     true
                 }
@@ -160,13 +189,24 @@ pub async fn handle(State(state): State<Arc<AppState>>, Path(_version): Path<Str
             "/meta/subscribe" => replies.push(with_id(subscribe(&state, &client_id, &msg))),
             "/meta/unsubscribe" => {
                 let sub = msg.get("subscription").cloned().unwrap_or(Value::Null);
-                if let Some(c) = state.cometd.inner.lock().expect("cometd lock").get_mut(&client_id) {
+                if let Some(c) = state
+                    .cometd
+                    .inner
+                    .lock()
+                    .expect("cometd lock")
+                    .get_mut(&client_id)
+                {
                     c.position = None;
                 }
                 replies.push(with_id(json!({"channel": "/meta/unsubscribe", "clientId": client_id, "subscription": sub, "successful": true})));
             }
             "/meta/disconnect" => {
-                state.cometd.inner.lock().expect("cometd lock").remove(&client_id);
+                state
+                    .cometd
+                    .inner
+                    .lock()
+                    .expect("cometd lock")
+                    .remove(&client_id);
                 replies.push(with_id(json!({"channel": "/meta/disconnect", "clientId": client_id, "successful": true})));
             }
             "/meta/connect" => {
@@ -182,7 +222,12 @@ pub async fn handle(State(state): State<Arc<AppState>>, Path(_version): Path<Str
             }))),
         }
     }
-    let mut resp = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json;charset=UTF-8")], Value::Array(replies).to_string()).into_response();
+    let mut resp = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+        Value::Array(replies).to_string(),
+    )
+        .into_response();
     for c in set_cookies {
         if let Ok(v) = HeaderValue::from_str(&c) {
             resp.headers_mut().append(header::SET_COOKIE, v);
@@ -200,27 +245,48 @@ impl Json400 {
 
 fn purge_idle(state: &AppState) {
     let timeout = StdDuration::from_millis(state.cfg.cometd.client_timeout_ms);
-    state.cometd.inner.lock().expect("cometd lock").retain(|_, c| c.last_seen.elapsed() < timeout);
+    state
+        .cometd
+        .inner
+        .lock()
+        .expect("cometd lock")
+        .retain(|_, c| c.last_seen.elapsed() < timeout);
 }
 
 fn subscribe(state: &AppState, client_id: &str, msg: &Value) -> Value {
-    let sub = msg.get("subscription").and_then(Value::as_str).unwrap_or("");
+    let sub = msg
+        .get("subscription")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let base = |ok: bool| json!({"channel": "/meta/subscribe", "clientId": client_id, "subscription": sub, "successful": ok});
     if sub != CHANNEL {
         let mut v = base(false);
         v["error"] = json!(format!("403::Unknown channel: {sub}"));
         return v;
     }
-    let replay = msg.pointer("/ext/replay").and_then(|r| r.get(CHANNEL)).and_then(Value::as_i64).unwrap_or(-1);
+    let replay = msg
+        .pointer("/ext/replay")
+        .and_then(|r| r.get(CHANNEL))
+        .and_then(Value::as_i64)
+        .unwrap_or(-1);
     let mut clients = state.cometd.inner.lock().expect("cometd lock");
-    let Some(client) = clients.get_mut(client_id) else { return unknown_client("/meta/subscribe", Some(client_id), None) };
+    let Some(client) = clients.get_mut(client_id) else {
+        return unknown_client("/meta/subscribe", Some(client_id), None);
+    };
     let data = state.orgs[client.org].data.read().expect("org lock");
     let cutoff = state.now() - Duration::hours(state.cfg.cometd.retention_hours as i64);
-    let retained_from = data.stream.partition_point(|&(_, i)| data.logins[i].time < cutoff);
+    let retained_from = data
+        .stream
+        .partition_point(|&(_, i)| data.logins[i].time < cutoff);
     let position = match replay {
         -1 => Some(data.stream.len()),
         -2 => Some(retained_from),
-        n => data.stream.binary_search_by_key(&n, |&(r, _)| r).ok().filter(|&p| p >= retained_from).map(|p| p + 1),
+        n => data
+            .stream
+            .binary_search_by_key(&n, |&(r, _)| r)
+            .ok()
+            .filter(|&p| p >= retained_from)
+            .map(|p| p + 1),
     };
     match position {
         Some(p) => {
@@ -239,7 +305,9 @@ fn subscribe(state: &AppState, client_id: &str, msg: &Value) -> Value {
 fn take_pending(state: &AppState, client_id: &str) -> Option<Vec<Value>> {
     let mut clients = state.cometd.inner.lock().expect("cometd lock");
     let client = clients.get_mut(client_id)?;
-    let Some(pos) = client.position else { return Some(Vec::new()) };
+    let Some(pos) = client.position else {
+        return Some(Vec::new());
+    };
     let data = state.orgs[client.org].data.read().expect("org lock");
     let cutoff = state.now() - Duration::hours(state.cfg.cometd.retention_hours as i64);
     let mut out = Vec::new();
@@ -258,13 +326,19 @@ fn take_pending(state: &AppState, client_id: &str) -> Option<Vec<Value>> {
 }
 
 async fn connect(state: &Arc<AppState>, client_id: &str) -> (Vec<Value>, Value) {
-    let advice = json!({"interval": 0, "timeout": state.cfg.cometd.advice_timeout_ms, "reconnect": "retry"});
+    let advice =
+        json!({"interval": 0, "timeout": state.cfg.cometd.advice_timeout_ms, "reconnect": "retry"});
     let ok = |advice: &Value| json!({"channel": "/meta/connect", "clientId": client_id, "successful": true, "advice": advice});
     let first = {
         let mut clients = state.cometd.inner.lock().expect("cometd lock");
         match clients.get_mut(client_id) {
             Some(c) => !std::mem::replace(&mut c.connected_once, true),
-            None => return (Vec::new(), unknown_client("/meta/connect", Some(client_id), None)),
+            None => {
+                return (
+                    Vec::new(),
+                    unknown_client("/meta/connect", Some(client_id), None),
+                )
+            }
         }
     };
     let deadline = Instant::now() + StdDuration::from_millis(state.cfg.cometd.hold_ms);
@@ -273,7 +347,12 @@ async fn connect(state: &Arc<AppState>, client_id: &str) -> (Vec<Value>, Value) 
         tokio::pin!(notified);
         notified.as_mut().enable();
         match take_pending(state, client_id) {
-            None => return (Vec::new(), unknown_client("/meta/connect", Some(client_id), None)),
+            None => {
+                return (
+                    Vec::new(),
+                    unknown_client("/meta/connect", Some(client_id), None),
+                )
+            }
             Some(msgs) if !msgs.is_empty() || first => return (msgs, ok(&advice)),
             Some(_) => {}
         }

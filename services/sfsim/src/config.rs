@@ -81,7 +81,11 @@ pub struct LiveConfig {
 
 impl Default for LiveConfig {
     fn default() -> Self {
-        LiveConfig { speed: 1.0, rate_per_sec: None, tick_ms: 200 }
+        LiveConfig {
+            speed: 1.0,
+            rate_per_sec: None,
+            tick_ms: 200,
+        }
     }
 }
 
@@ -189,7 +193,10 @@ impl Default for SimConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             seed: 42,
             api_version: "62.0".into(),
-            orgs: vec![OrgConfig { org_id: DEFAULT_ORG_ID.into(), my_domain: "acme".into() }],
+            orgs: vec![OrgConfig {
+                org_id: DEFAULT_ORG_ID.into(),
+                my_domain: "acme".into(),
+            }],
             interactive_users: 40,
             integrations: 6,
             history_days: 10,
@@ -212,7 +219,10 @@ impl Default for SimConfig {
                 public_key_pem: testdata_dir().join("jwt_test_public.pem"),
                 app_name: "loginwatch".into(),
             }],
-            jwt_audiences: vec!["https://login.salesforce.com".into(), "https://test.salesforce.com".into()],
+            jwt_audiences: vec![
+                "https://login.salesforce.com".into(),
+                "https://test.salesforce.com".into(),
+            ],
             jwt_skew_secs: 180,
             client_credentials: vec![ClientCredentialsConfig {
                 client_id: TEST_CLIENT_ID.into(),
@@ -235,7 +245,10 @@ impl SimConfig {
     pub fn validate(&self) -> Result<(), loginwatch_shared::config::ConfigError> {
         use loginwatch_shared::config::ConfigError;
         if self.orgs.is_empty() {
-            return Err(ConfigError::key("orgs", "configure at least one org ([[orgs]] org_id = \"00D…\", my_domain = \"…\")"));
+            return Err(ConfigError::key(
+                "orgs",
+                "configure at least one org ([[orgs]] org_id = \"00D…\", my_domain = \"…\")",
+            ));
         }
         for (i, o) in self.orgs.iter().enumerate() {
             if !(o.org_id.starts_with("00D") && crate::ids::is_valid_18(&o.org_id)) {
@@ -246,33 +259,54 @@ impl SimConfig {
             }
         }
         if self.learning_days > self.history_days {
-            return Err(ConfigError::key("learning_days", "must not exceed history_days"));
+            return Err(ConfigError::key(
+                "learning_days",
+                "must not exceed history_days",
+            ));
         }
         if !(200..=2000).contains(&self.default_batch_size) {
-            return Err(ConfigError::key("default_batch_size", "must be between 200 and 2000 (Salesforce's range)"));
+            return Err(ConfigError::key(
+                "default_batch_size",
+                "must be between 200 and 2000 (Salesforce's range)",
+            ));
         }
         if self.token_lifetime_secs == 0 {
-            return Err(ConfigError::key("token_lifetime_secs", "must be at least 1"));
+            return Err(ConfigError::key(
+                "token_lifetime_secs",
+                "must be at least 1",
+            ));
         }
         if !(self.live.speed > 0.0 && self.live.speed.is_finite()) {
             return Err(ConfigError::key("live.speed", "must be a positive number"));
         }
         if let Some(r) = self.live.rate_per_sec {
             if !(r >= 0.0 && r.is_finite()) {
-                return Err(ConfigError::key("live.rate_per_sec", "must be a number >= 0"));
+                return Err(ConfigError::key(
+                    "live.rate_per_sec",
+                    "must be a number >= 0",
+                ));
             }
         }
         if self.interactive_users < 20 {
-            return Err(ConfigError::key("interactive_users", "must be at least 20 (the password-spray incident needs 15+ users)"));
+            return Err(ConfigError::key(
+                "interactive_users",
+                "must be at least 20 (the password-spray incident needs 15+ users)",
+            ));
         }
         if self.integrations < 6 {
-            return Err(ConfigError::key("integrations", "must be at least 6 so every integration kind exists"));
+            return Err(ConfigError::key(
+                "integrations",
+                "must be at least 6 so every integration kind exists",
+            ));
         }
         for (i, a) in self.jwt_apps.iter().enumerate() {
             if !a.public_key_pem.exists() {
                 return Err(ConfigError::key(
                     format!("jwt_apps[{i}].public_key_pem"),
-                    format!("{} does not exist; point it at the connected app's RSA public key (PEM)", a.public_key_pem.display()),
+                    format!(
+                        "{} does not exist; point it at the connected app's RSA public key (PEM)",
+                        a.public_key_pem.display()
+                    ),
                 ));
             }
         }

@@ -62,7 +62,11 @@ pub struct ExportOptions {
 pub const PAGE: usize = 2000;
 
 /// Writes `gen`'s logins to `out` in `opts.format`; returns (rows written, labels of them).
-pub fn export<W: Write>(gen: &mut Generator, opts: &ExportOptions, out: W) -> anyhow::Result<(u64, Vec<Label>)> {
+pub fn export<W: Write>(
+    gen: &mut Generator,
+    opts: &ExportOptions,
+    out: W,
+) -> anyhow::Result<(u64, Vec<Label>)> {
     if opts.rows.is_none() && opts.until.is_none() {
         anyhow::bail!("export needs a row count or an end time, or it would never finish");
     }
@@ -85,16 +89,20 @@ pub fn export<W: Write>(gen: &mut Generator, opts: &ExportOptions, out: W) -> an
                 let l = next(gen, &mut n);
                 let end = l.is_none();
                 if let Some(l) = l {
-                    if opts.format == ExportFormat::LoginEventJson && !render::on_stream(&l, false) {
+                    if opts.format == ExportFormat::LoginEventJson && !render::on_stream(&l, false)
+                    {
                         continue;
                     }
                     page.push(serde_json::Value::Object(match opts.format {
-                        ExportFormat::LoginHistoryJson => render::login_history_record(&l, &opts.api_version, opts.spelling),
+                        ExportFormat::LoginHistoryJson => {
+                            render::login_history_record(&l, &opts.api_version, opts.spelling)
+                        }
                         _ => render::login_event_record(&l, &opts.api_version, opts.spelling),
                     }));
                 }
                 if (page.len() == PAGE || end) && !page.is_empty() {
-                    let body = serde_json::json!({"totalSize": page.len(), "done": true, "records": page});
+                    let body =
+                        serde_json::json!({"totalSize": page.len(), "done": true, "records": page});
                     serde_json::to_writer(&mut out, &body)?;
                     out.write_all(b"\n")?;
                     page = Vec::with_capacity(PAGE);
@@ -111,7 +119,10 @@ pub fn export<W: Write>(gen: &mut Generator, opts: &ExportOptions, out: W) -> an
                     continue;
                 }
                 replay += 1 + (l.seq as i64 % 3);
-                serde_json::to_writer(&mut out, &render::stream_message(&l, replay, opts.spelling))?;
+                serde_json::to_writer(
+                    &mut out,
+                    &render::stream_message(&l, replay, opts.spelling),
+                )?;
                 out.write_all(b"\n")?;
             }
         }
@@ -144,11 +155,14 @@ pub fn export_file(
     path: &std::path::Path,
     labels_path: Option<&std::path::Path>,
 ) -> anyhow::Result<u64> {
-    let mut gen = Generator::new(seed, cfg).map_err(|e| anyhow::anyhow!("generator config: {e}"))?;
-    let file = std::fs::File::create(path).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+    let mut gen =
+        Generator::new(seed, cfg).map_err(|e| anyhow::anyhow!("generator config: {e}"))?;
+    let file = std::fs::File::create(path)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
     let (n, labels) = export(&mut gen, opts, file)?;
     if let Some(lp) = labels_path {
-        std::fs::write(lp, serde_json::to_vec_pretty(&labels)?).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", lp.display()))?;
+        std::fs::write(lp, serde_json::to_vec_pretty(&labels)?)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", lp.display()))?;
     }
     Ok(n)
 }

@@ -1,7 +1,7 @@
 //! The seeded traffic generator: a simulated org's users, their everyday logins, and injected,
 //! labelled incidents covering every detection category of DESIGN.md.
 //!
-//! Time advances in hour slots. Each slot asks every actor (interactive user or integration) for
+//! Time advances in slots of an hour (shorter under heavy load). Each slot asks every actor (interactive user or integration) for
 //! its logins in that hour and adds the events of incidents that start in it; a heap keeps the
 //! output in time order, so the generator streams any number of logins in constant memory
 //! (apart from the labels). Everything is drawn from ChaCha8 seeded by the caller: the same seed
@@ -75,8 +75,15 @@ impl GenConfig {
                 self.org_id
             ));
         }
-        if self.my_domain.is_empty() || !self.my_domain.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err("my_domain must be a non-empty My Domain name of letters, digits and '-'".into());
+        if self.my_domain.is_empty()
+            || !self
+                .my_domain
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(
+                "my_domain must be a non-empty My Domain name of letters, digits and '-'".into(),
+            );
         }
         if self.interactive_users < 20 {
             return Err("interactive_users must be at least 20 (the password-spray incident needs 15+ users)".into());
@@ -87,7 +94,9 @@ impl GenConfig {
         if !(0.0..=1.0).contains(&self.failure_rate) {
             return Err("failure_rate must be between 0 and 1".into());
         }
-        if !(self.integration_logins_per_hour >= 0.0 && self.integration_logins_per_hour.is_finite()) {
+        if !(self.integration_logins_per_hour >= 0.0
+            && self.integration_logins_per_hour.is_finite())
+        {
             return Err("integration_logins_per_hour must be a finite number >= 0".into());
         }
         Ok(())
@@ -196,13 +205,22 @@ const BROWSERS: [(&str, &str, &str); 4] = [
     ("Firefox 133", "Windows 10", "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"),
     ("Safari 18", "Mac OSX", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15"),
 ];
-const MOBILE: (&str, &str, &str) = ("Unknown", "iOS/Mac", "SalesforceMobileSDK/12.1.0 iOS/17.5 (iPhone) Salesforce/250.010");
-const API_CLIENT: (&str, &str, &str) = ("Unknown", "Unknown", "Apache-HttpClient/4.5.14 (Java/17.0.9)");
+const MOBILE: (&str, &str, &str) = (
+    "Unknown",
+    "iOS/Mac",
+    "SalesforceMobileSDK/12.1.0 iOS/17.5 (iPhone) Salesforce/250.010",
+);
+const API_CLIENT: (&str, &str, &str) = (
+    "Unknown",
+    "Unknown",
+    "Apache-HttpClient/4.5.14 (Java/17.0.9)",
+);
 const SCRIPT_CLIENT: (&str, &str, &str) = ("Unknown", "Unknown", "python-requests/2.31.0");
 
 const FIRST_NAMES: [&str; 24] = [
-    "ava", "ben", "chloe", "daniel", "emma", "felix", "grace", "hiro", "isla", "jonas", "kavya", "liam",
-    "mia", "noah", "olivia", "priya", "quinn", "rafael", "sofia", "tom", "uma", "victor", "wen", "yusuf",
+    "ava", "ben", "chloe", "daniel", "emma", "felix", "grace", "hiro", "isla", "jonas", "kavya",
+    "liam", "mia", "noah", "olivia", "priya", "quinn", "rafael", "sofia", "tom", "uma", "victor",
+    "wen", "yusuf",
 ];
 const LAST_NAMES: [&str; 16] = [
     "adams", "becker", "chen", "dubois", "evans", "fischer", "garcia", "hoffmann", "ito", "jones",
@@ -284,9 +302,12 @@ impl Generator {
     pub fn new(seed: u64, cfg: &GenConfig) -> Result<Generator, String> {
         cfg.validate()?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let id_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_1d5_u64);
+        let id_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x05ee_d1d5_u64);
         let start = Utc
-            .timestamp_opt(cfg.start.timestamp() - cfg.start.timestamp().rem_euclid(3600), 0)
+            .timestamp_opt(
+                cfg.start.timestamp() - cfg.start.timestamp().rem_euclid(3600),
+                0,
+            )
             .single()
             .ok_or("start is out of range")?;
         let pod = cfg.org_id[3..7].to_string();
@@ -297,7 +318,8 @@ impl Generator {
         let created = start - Duration::days(400);
         for i in 0..cfg.interactive_users {
             let first = FIRST_NAMES[(i as usize) % FIRST_NAMES.len()];
-            let last = LAST_NAMES[(i as usize / FIRST_NAMES.len() + i as usize * 7) % LAST_NAMES.len()];
+            let last =
+                LAST_NAMES[(i as usize / FIRST_NAMES.len() + i as usize * 7) % LAST_NAMES.len()];
             let user = Arc::new(SimUser {
                 user_id: make_id("005", &pod, 10_000 + i as u64),
                 username: format!("{first}.{last}{i}@{domain}"),
@@ -326,7 +348,11 @@ impl Generator {
         for i in 0..cfg.integrations {
             let kind = INTEGRATION_KINDS[i as usize % INTEGRATION_KINDS.len()];
             let round = i as usize / INTEGRATION_KINDS.len();
-            let suffix = if round == 0 { String::new() } else { format!(" {}", round + 1) };
+            let suffix = if round == 0 {
+                String::new()
+            } else {
+                format!(" {}", round + 1)
+            };
             let app: Arc<str> = if kind == IntegrationKind::Soap {
                 Arc::from("N/A")
             } else {
@@ -334,19 +360,32 @@ impl Generator {
             };
             let user = Arc::new(SimUser {
                 user_id: make_id("005", &pod, 20_000 + i as u64),
-                username: format!("{}{}@{domain}", kind.user_stem(), if round == 0 { String::new() } else { (round + 1).to_string() }),
-                name: format!("Integration {}", kind.user_stem().trim_start_matches("integration.")),
+                username: format!(
+                    "{}{}@{domain}",
+                    kind.user_stem(),
+                    if round == 0 {
+                        String::new()
+                    } else {
+                        (round + 1).to_string()
+                    }
+                ),
+                name: format!(
+                    "Integration {}",
+                    kind.user_stem().trim_start_matches("integration.")
+                ),
                 kind: UserKind::Integration,
                 user_type: "Standard",
                 created,
             });
             let dc = DATACENTERS[rng.gen_range(0..DATACENTERS.len())];
             let n_ips = rng.gen_range(1..=2);
-            let ips = (0..n_ips).map(|_| dc.ip(rng.gen_range(0..30_000))).collect();
+            let ips = (0..n_ips)
+                .map(|_| dc.ip(rng.gen_range(0..30_000)))
+                .collect();
             let per_hour = match kind {
-                IntegrationKind::JwtBearer | IntegrationKind::ClientCredentials | IntegrationKind::RefreshToken => {
-                    cfg.integration_logins_per_hour
-                }
+                IntegrationKind::JwtBearer
+                | IntegrationKind::ClientCredentials
+                | IntegrationKind::RefreshToken => cfg.integration_logins_per_hour,
                 IntegrationKind::PasswordAllowed | IntegrationKind::Soap => 2.0,
                 IntegrationKind::PasswordBlocked => 1.0,
             };
@@ -384,11 +423,23 @@ impl Generator {
                 _ => None,
             };
             users.push(user.clone());
-            integrations.push(Integration { user, kind, app, dc, ips, per_hour, quiet: Vec::new(), ongoing_label });
+            integrations.push(Integration {
+                user,
+                kind,
+                app,
+                dc,
+                ips,
+                per_hour,
+                quiet: Vec::new(),
+                ongoing_label,
+            });
         }
         let mut gen = Generator {
             org_id,
-            login_url: Arc::from(format!("{}.my.salesforce.com", cfg.my_domain.to_ascii_lowercase())),
+            login_url: Arc::from(format!(
+                "{}.my.salesforce.com",
+                cfg.my_domain.to_ascii_lowercase()
+            )),
             browser_app: Arc::from("Browser"),
             mobile_app: Arc::from("Salesforce for iOS"),
             pod,
@@ -404,7 +455,10 @@ impl Generator {
             next_order: 0,
             next_seq: 0,
             rate_override: None,
-            cfg: GenConfig { start, ..cfg.clone() },
+            cfg: GenConfig {
+                start,
+                ..cfg.clone()
+            },
         };
         if cfg.incidents {
             gen.plan_incidents();
@@ -419,7 +473,11 @@ impl Generator {
 
     /// Labels of the incidents emitted so far (those with at least one login), ids filled in.
     pub fn labels(&self) -> Vec<Label> {
-        self.labels.iter().filter(|l| !l.login_history_ids.is_empty()).cloned().collect()
+        self.labels
+            .iter()
+            .filter(|l| !l.login_history_ids.is_empty())
+            .cloned()
+            .collect()
     }
 
     /// When the first incident starts (the end of the learning period).
@@ -437,7 +495,14 @@ impl Generator {
         let n = self
             .integrations
             .iter()
-            .filter(|i| matches!(i.kind, IntegrationKind::JwtBearer | IntegrationKind::ClientCredentials | IntegrationKind::RefreshToken))
+            .filter(|i| {
+                matches!(
+                    i.kind,
+                    IntegrationKind::JwtBearer
+                        | IntegrationKind::ClientCredentials
+                        | IntegrationKind::RefreshToken
+                )
+            })
             .count()
             .max(1);
         self.rate_override = Some((from, total_per_sec * 3600.0 / n as f64));
@@ -458,7 +523,7 @@ impl Generator {
             if self.generated_until >= until {
                 return None;
             }
-            self.generate_hour();
+            self.generate_slot();
         }
     }
 
@@ -468,8 +533,12 @@ impl Generator {
         login.seq = seq;
         login.login_history_id = make_id("0Ya", &self.pod, 1_000_000 + seq);
         login.login_geo_id = make_id("04F", &self.pod, 1_000_000 + seq);
-        login.event_identifier = uuid::Builder::from_random_bytes(self.id_rng.gen()).into_uuid().to_string();
-        login.event_uuid = uuid::Builder::from_random_bytes(self.id_rng.gen()).into_uuid().to_string();
+        login.event_identifier = uuid::Builder::from_random_bytes(self.id_rng.gen())
+            .into_uuid()
+            .to_string();
+        login.event_uuid = uuid::Builder::from_random_bytes(self.id_rng.gen())
+            .into_uuid()
+            .to_string();
         login.login_key = random_token(&mut self.id_rng, 16, false);
         login.request_id = random_token(&mut self.id_rng, 22, true);
         login.created_delay_ms = self.id_rng.gen_range(200..9_000);
@@ -490,7 +559,11 @@ impl Generator {
     fn push(&mut self, login: SimLogin) {
         let order = self.next_order;
         self.next_order += 1;
-        self.heap.push(Pending { time_ms: login.time.timestamp_millis(), order, login });
+        self.heap.push(Pending {
+            time_ms: login.time.timestamp_millis(),
+            order,
+            login,
+        });
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -509,7 +582,12 @@ impl Generator {
         let (api_type, api_version, uri, http_method) = match login_type {
             LoginType::Application => (None, None, "/index.jsp", "POST"),
             LoginType::RemoteAccess2 => (None, None, "/services/oauth2/token", "POST"),
-            LoginType::OtherApex => (Some("SOAP Partner"), Some("52.0"), "/services/Soap/u/52.0", "POST"),
+            LoginType::OtherApex => (
+                Some("SOAP Partner"),
+                Some("52.0"),
+                "/services/Soap/u/52.0",
+                "POST",
+            ),
         };
         let tls13 = (time.timestamp() / 7) % 5 == 0;
         SimLogin {
@@ -537,20 +615,64 @@ impl Generator {
             api_version,
             login_url: self.login_url.clone(),
             tls_protocol: if tls13 { "TLS 1.3" } else { "TLS 1.2" },
-            cipher_suite: if tls13 { "TLS_AES_256_GCM_SHA384" } else { "ECDHE-RSA-AES256-GCM-SHA384" },
+            cipher_suite: if tls13 {
+                "TLS_AES_256_GCM_SHA384"
+            } else {
+                "ECDHE-RSA-AES256-GCM-SHA384"
+            },
             http_method,
             uri,
             labels: Vec::new(),
         }
     }
 
-    fn random_second(&mut self, hour: DateTime<Utc>) -> DateTime<Utc> {
-        hour + Duration::seconds(self.rng.gen_range(0..3600))
+    fn random_second(&mut self, slot: DateTime<Utc>, len_secs: i64) -> DateTime<Utc> {
+        slot + Duration::seconds(self.rng.gen_range(0..len_secs))
     }
 
-    fn generate_hour(&mut self) {
+    /// Per-hour rate of integration `i` at time `t`.
+    fn integration_rate(&self, i: usize, t: DateTime<Utc>) -> f64 {
+        let integ = &self.integrations[i];
+        match self.rate_override {
+            Some((from, rate))
+                if t >= from
+                    && matches!(
+                        integ.kind,
+                        IntegrationKind::JwtBearer
+                            | IntegrationKind::ClientCredentials
+                            | IntegrationKind::RefreshToken
+                    ) =>
+            {
+                rate
+            }
+            _ => integ.per_hour,
+        }
+    }
+
+    /// Slots are an hour long, shorter under heavy load so one slot holds about 20,000 logins
+    /// (memory stays flat at 50,000 logins/s).
+    fn slot_secs(&self, t: DateTime<Utc>) -> i64 {
+        let total: f64 = (0..self.integrations.len())
+            .map(|i| self.integration_rate(i, t))
+            .sum();
+        if total <= 20_000.0 {
+            return 3600;
+        }
+        let secs = (3600.0 * 20_000.0 / total) as i64;
+        // A divisor of 3600 keeps slots aligned to the hour.
+        [
+            3600, 1800, 1200, 900, 600, 300, 120, 60, 30, 20, 10, 5, 2, 1,
+        ]
+        .into_iter()
+        .find(|d| *d <= secs.max(1))
+        .unwrap_or(1)
+    }
+
+    fn generate_slot(&mut self) {
         let hour = self.generated_until;
-        let end = hour + Duration::hours(1);
+        let len = self.slot_secs(hour);
+        let end = hour + Duration::seconds(len);
+        let slot_share = len as f64 / 3600.0;
         // Interactive users: working hours in their own time zone.
         for i in 0..self.interactive.len() {
             let (tz, start_h, end_h) = {
@@ -567,10 +689,10 @@ impl Generator {
             } else {
                 0.0
             };
-            if p == 0.0 || !self.rng.gen_bool(p) {
+            if p == 0.0 || !self.rng.gen_bool(p * slot_share) {
                 continue;
             }
-            let t = self.random_second(hour);
+            let t = self.random_second(hour, len);
             if is_quiet(&self.interactive[i].quiet, t) {
                 continue;
             }
@@ -578,7 +700,15 @@ impl Generator {
             let at_office = self.rng.gen_bool(0.6);
             let fail_first = self.rng.gen_bool(self.cfg.failure_rate);
             let u = &self.interactive[i];
-            let (user, home, ip) = (u.user.clone(), u.home, if at_office { u.office_ip.clone() } else { u.home_ip.clone() });
+            let (user, home, ip) = (
+                u.user.clone(),
+                u.home,
+                if at_office {
+                    u.office_ip.clone()
+                } else {
+                    u.home_ip.clone()
+                },
+            );
             let browser = u.browser;
             if mobile {
                 let login = self.login(
@@ -626,42 +756,54 @@ impl Generator {
         // Integrations: around the clock.
         for i in 0..self.integrations.len() {
             let kind = self.integrations[i].kind;
-            let mut per_hour = self.integrations[i].per_hour;
-            if let Some((from, rate)) = self.rate_override {
-                if hour >= from
-                    && matches!(kind, IntegrationKind::JwtBearer | IntegrationKind::ClientCredentials | IntegrationKind::RefreshToken)
-                {
-                    per_hour = rate;
-                }
-            }
-            let n = poisson(&mut self.rng, per_hour);
+            let per_hour = self.integration_rate(i, hour);
+            let n = poisson(&mut self.rng, per_hour * slot_share);
             for _ in 0..n {
                 let t = if per_hour > 3600.0 {
-                    hour + Duration::milliseconds(self.rng.gen_range(0..3_600_000))
+                    hour + Duration::milliseconds(self.rng.gen_range(0..len * 1000))
                 } else {
-                    self.random_second(hour)
+                    self.random_second(hour, len)
                 };
                 if is_quiet(&self.integrations[i].quiet, t) {
                     continue;
                 }
                 let integ = &self.integrations[i];
                 let ip = integ.ips[self.rng.gen_range(0..integ.ips.len())].clone();
-                let (user, app, dc, label) = (integ.user.clone(), integ.app.clone(), integ.dc, integ.ongoing_label);
+                let (user, app, dc, label) = (
+                    integ.user.clone(),
+                    integ.app.clone(),
+                    integ.dc,
+                    integ.ongoing_label,
+                );
                 let (lt, st, status) = match kind {
                     IntegrationKind::JwtBearer => (LoginType::RemoteAccess2, None, status::SUCCESS),
-                    IntegrationKind::ClientCredentials => {
-                        (LoginType::RemoteAccess2, Some(LoginSubType::OauthClientCredentials), status::SUCCESS)
-                    }
-                    IntegrationKind::RefreshToken => {
-                        (LoginType::RemoteAccess2, Some(LoginSubType::OauthRefreshToken), status::SUCCESS)
-                    }
+                    IntegrationKind::ClientCredentials => (
+                        LoginType::RemoteAccess2,
+                        Some(LoginSubType::OauthClientCredentials),
+                        status::SUCCESS,
+                    ),
+                    IntegrationKind::RefreshToken => (
+                        LoginType::RemoteAccess2,
+                        Some(LoginSubType::OauthRefreshToken),
+                        status::SUCCESS,
+                    ),
                     IntegrationKind::PasswordAllowed => {
-                        let s = if self.rng.gen_bool(0.01) { status::INVALID_PASSWORD } else { status::SUCCESS };
-                        (LoginType::RemoteAccess2, Some(LoginSubType::OauthUsernamePassword), s)
+                        let s = if self.rng.gen_bool(0.01) {
+                            status::INVALID_PASSWORD
+                        } else {
+                            status::SUCCESS
+                        };
+                        (
+                            LoginType::RemoteAccess2,
+                            Some(LoginSubType::OauthUsernamePassword),
+                            s,
+                        )
                     }
-                    IntegrationKind::PasswordBlocked => {
-                        (LoginType::RemoteAccess2, Some(LoginSubType::OauthUsernamePassword), status::UN_PW_FLOW_DISABLED)
-                    }
+                    IntegrationKind::PasswordBlocked => (
+                        LoginType::RemoteAccess2,
+                        Some(LoginSubType::OauthUsernamePassword),
+                        status::UN_PW_FLOW_DISABLED,
+                    ),
                     IntegrationKind::Soap => (LoginType::OtherApex, None, status::SUCCESS),
                 };
                 let mut login = self.login(t, &user, lt, st, status, app, ip, dc, API_CLIENT);
@@ -670,8 +812,9 @@ impl Generator {
             }
         }
         // Incidents starting in this hour.
-        let starting: Vec<usize> =
-            (0..self.incidents.len()).filter(|&k| self.incidents[k].start >= hour && self.incidents[k].start < end).collect();
+        let starting: Vec<usize> = (0..self.incidents.len())
+            .filter(|&k| self.incidents[k].start >= hour && self.incidents[k].start < end)
+            .collect();
         for k in starting {
             self.run_incident(k);
         }
@@ -690,9 +833,16 @@ impl Generator {
             order.swap(i, j);
         }
         let mut victims = order.into_iter();
-        let mut next_victim = || victims.next().expect("interactive_users >= 20 gives enough victims");
+        let mut next_victim = || {
+            victims
+                .next()
+                .expect("interactive_users >= 20 gives enough victims")
+        };
         let integration_of = |g: &Generator, kind: IntegrationKind| {
-            g.integrations.iter().position(|i| i.kind == kind).expect("validate() guarantees every kind")
+            g.integrations
+                .iter()
+                .position(|i| i.kind == kind)
+                .expect("validate() guarantees every kind")
         };
         let foreign = |k: usize| FOREIGN_PLACES[k % FOREIGN_PLACES.len()];
         let mut plans: Vec<(DateTime<Utc>, IncidentKind)> = Vec::new();
@@ -700,29 +850,87 @@ impl Generator {
             plans.push((*at, kind));
             *at += spacing;
         };
-        take(IncidentKind::StolenPasswordGrant { victim: next_victim(), place: foreign(0) }, &mut at);
+        take(
+            IncidentKind::StolenPasswordGrant {
+                victim: next_victim(),
+                place: foreign(0),
+            },
+            &mut at,
+        );
         take(IncidentKind::SoapNewIp, &mut at);
-        take(IncidentKind::PasswordSpray { victims: Vec::new(), place: foreign(1) }, &mut at);
-        take(IncidentKind::BruteForce { victim: next_victim(), place: foreign(2) }, &mut at);
+        take(
+            IncidentKind::PasswordSpray {
+                victims: Vec::new(),
+                place: foreign(1),
+            },
+            &mut at,
+        );
+        take(
+            IncidentKind::BruteForce {
+                victim: next_victim(),
+                place: foreign(2),
+            },
+            &mut at,
+        );
         take(IncidentKind::FailureFlood, &mut at);
-        take(IncidentKind::ImpossibleTravel { victim: next_victim(), far: foreign(3) }, &mut at);
-        take(IncidentKind::UnusualHour { victim: next_victim() }, &mut at);
-        take(IncidentKind::NewCountry { victim: next_victim(), place: foreign(4) }, &mut at);
+        take(
+            IncidentKind::ImpossibleTravel {
+                victim: next_victim(),
+                far: foreign(3),
+            },
+            &mut at,
+        );
+        take(
+            IncidentKind::UnusualHour {
+                victim: next_victim(),
+            },
+            &mut at,
+        );
+        take(
+            IncidentKind::NewCountry {
+                victim: next_victim(),
+                place: foreign(4),
+            },
+            &mut at,
+        );
         take(IncidentKind::NewSourceIp, &mut at);
-        take(IncidentKind::NewApplication { victim: next_victim() }, &mut at);
+        take(
+            IncidentKind::NewApplication {
+                victim: next_victim(),
+            },
+            &mut at,
+        );
         take(IncidentKind::LoginRateSpike, &mut at);
 
         for (idx, (planned, mut kind)) in plans.into_iter().enumerate() {
             let inc = format!("inc{:02}", idx + 1);
             let mut labels = Vec::new();
-            let mut label = |g: &mut Generator, cat: &str, primary: bool, user: Option<Arc<SimUser>>, ip: Option<String>, desc: String| {
-                let l = push_label(&mut g.labels, &org, &inc, cat, primary, user.as_ref(), ip, planned, desc);
+            let mut label = |g: &mut Generator,
+                             cat: &str,
+                             primary: bool,
+                             user: Option<Arc<SimUser>>,
+                             ip: Option<String>,
+                             desc: String| {
+                let l = push_label(
+                    &mut g.labels,
+                    &org,
+                    &inc,
+                    cat,
+                    primary,
+                    user.as_ref(),
+                    ip,
+                    planned,
+                    desc,
+                );
                 labels.push(l);
             };
             let quiet_user = |g: &mut Generator, v: usize, t: DateTime<Utc>| {
-                g.interactive[v].quiet.push((t - Duration::hours(24), t + Duration::hours(48)));
+                g.interactive[v]
+                    .quiet
+                    .push((t - Duration::hours(24), t + Duration::hours(48)));
             };
-            let working = |g: &Generator, v: usize| next_working_time(planned, g.interactive[v].home.tz);
+            let working =
+                |g: &Generator, v: usize| next_working_time(planned, g.interactive[v].home.tz);
             let start;
             match &mut kind {
                 IncidentKind::StolenPasswordGrant { victim, place } => {
@@ -733,17 +941,51 @@ impl Generator {
                     label(self, "oauth_username_password", true, Some(u.clone()), Some(ip.clone()), format!(
                         "Stolen credential: {}'s password used through the OAuth Username-Password flow (connected app \"{}\") from {} ({}), a country the user never logged in from.",
                         u.username, IntegrationKind::PasswordAllowed.app(), ip, place.country));
-                    label(self, "new_country", false, Some(u.clone()), Some(ip.clone()), format!("{} logged in from {} for the first time.", u.username, place.country));
-                    label(self, "new_source_ip", false, Some(u), Some(ip), "API login from an IP never seen for this user and application.".into());
+                    label(
+                        self,
+                        "new_country",
+                        false,
+                        Some(u.clone()),
+                        Some(ip.clone()),
+                        format!(
+                            "{} logged in from {} for the first time.",
+                            u.username, place.country
+                        ),
+                    );
+                    label(
+                        self,
+                        "new_source_ip",
+                        false,
+                        Some(u),
+                        Some(ip),
+                        "API login from an IP never seen for this user and application.".into(),
+                    );
                 }
                 IncidentKind::SoapNewIp => {
                     start = planned;
                     let k = integration_of(self, IntegrationKind::Soap);
                     let integ = &self.integrations[k];
                     let (u, ip) = (integ.user.clone(), integ.dc.ip(30_500));
-                    label(self, "soap_password_login", true, Some(u.clone()), Some(ip.clone()), format!(
-                        "SOAP login() (Other Apex API) for {} from a new IP {}.", u.username, ip));
-                    label(self, "new_source_ip", false, Some(u), Some(ip), "SOAP API login from an IP never seen for this user and application.".into());
+                    label(
+                        self,
+                        "soap_password_login",
+                        true,
+                        Some(u.clone()),
+                        Some(ip.clone()),
+                        format!(
+                            "SOAP login() (Other Apex API) for {} from a new IP {}.",
+                            u.username, ip
+                        ),
+                    );
+                    label(
+                        self,
+                        "new_source_ip",
+                        false,
+                        Some(u),
+                        Some(ip),
+                        "SOAP API login from an IP never seen for this user and application."
+                            .into(),
+                    );
                 }
                 IncidentKind::PasswordSpray { victims, place } => {
                     start = planned;
@@ -769,7 +1011,9 @@ impl Generator {
                 IncidentKind::FailureFlood => {
                     start = planned;
                     let k = integration_of(self, IntegrationKind::PasswordAllowed);
-                    self.integrations[k].quiet.push((start, start + Duration::minutes(61)));
+                    self.integrations[k]
+                        .quiet
+                        .push((start, start + Duration::minutes(61)));
                     let integ = &self.integrations[k];
                     let (u, ip) = (integ.user.clone(), integ.ips[0].clone());
                     label(self, "brute_force", true, Some(u.clone()), Some(ip), format!(
@@ -783,7 +1027,17 @@ impl Generator {
                     let ip = far.ip(31);
                     label(self, "impossible_travel", true, Some(u.clone()), Some(ip.clone()), format!(
                         "Impossible travel: {} logged in from {} and 40 minutes later from {} ({:.0} km).", u.username, home.city, far.city, home.distance_km(far)));
-                    label(self, "new_country", false, Some(u), Some(ip), format!("Success from {}, a country never seen for the user.", far.country));
+                    label(
+                        self,
+                        "new_country",
+                        false,
+                        Some(u),
+                        Some(ip),
+                        format!(
+                            "Success from {}, a country never seen for the user.",
+                            far.country
+                        ),
+                    );
                 }
                 IncidentKind::UnusualHour { victim } => {
                     let tz = self.interactive[*victim].home.tz;
@@ -817,19 +1071,32 @@ impl Generator {
                     let ip = self.interactive[*victim].home_ip.clone();
                     label(self, "new_application", true, Some(u.clone()), Some(ip.clone()), format!(
                         "Connected app \"Shadow Sync Tool\", never seen in the org, authorised by {}.", u.username));
-                    label(self, "new_source_ip", false, Some(u), Some(ip), "First API login for this user and application.".into());
+                    label(
+                        self,
+                        "new_source_ip",
+                        false,
+                        Some(u),
+                        Some(ip),
+                        "First API login for this user and application.".into(),
+                    );
                 }
                 IncidentKind::LoginRateSpike => {
                     start = planned;
                     let k = integration_of(self, IntegrationKind::ClientCredentials);
-                    self.integrations[k].quiet.push((start - Duration::hours(1), start + Duration::hours(2)));
+                    self.integrations[k]
+                        .quiet
+                        .push((start - Duration::hours(1), start + Duration::hours(2)));
                     let integ = &self.integrations[k];
                     let (u, ip) = (integ.user.clone(), integ.ips[0].clone());
                     label(self, "login_rate_spike", true, Some(u.clone()), Some(ip), format!(
                         "Login-rate spike: {} logged in {} times within an hour, ending in \"Login Rate Exceeded\".", u.username, self.cfg.rate_spike_logins));
                 }
             }
-            self.incidents.push(Incident { start, kind, labels });
+            self.incidents.push(Incident {
+                start,
+                kind,
+                labels,
+            });
         }
     }
 
@@ -843,15 +1110,39 @@ impl Generator {
                 let u = self.interactive[*victim].user.clone();
                 let ip = place.ip(7);
                 let app: Arc<str> = Arc::from(IntegrationKind::PasswordAllowed.app());
-                let mut l = self.login(start, &u, LoginType::RemoteAccess2, Some(LoginSubType::OauthUsernamePassword), status::SUCCESS, app, ip, *place, SCRIPT_CLIENT);
+                let mut l = self.login(
+                    start,
+                    &u,
+                    LoginType::RemoteAccess2,
+                    Some(LoginSubType::OauthUsernamePassword),
+                    status::SUCCESS,
+                    app,
+                    ip,
+                    *place,
+                    SCRIPT_CLIENT,
+                );
                 l.labels = all(3);
                 self.push(l);
             }
             IncidentKind::SoapNewIp => {
-                let kk = self.integrations.iter().position(|i| i.kind == IntegrationKind::Soap).expect("soap integration");
+                let kk = self
+                    .integrations
+                    .iter()
+                    .position(|i| i.kind == IntegrationKind::Soap)
+                    .expect("soap integration");
                 let (u, dc) = (self.integrations[kk].user.clone(), self.integrations[kk].dc);
                 for m in 0..3 {
-                    let mut l = self.login(start + Duration::minutes(m * 20), &u, LoginType::OtherApex, None, status::SUCCESS, Arc::from("N/A"), dc.ip(30_500), dc, API_CLIENT);
+                    let mut l = self.login(
+                        start + Duration::minutes(m * 20),
+                        &u,
+                        LoginType::OtherApex,
+                        None,
+                        status::SUCCESS,
+                        Arc::from("N/A"),
+                        dc.ip(30_500),
+                        dc,
+                        API_CLIENT,
+                    );
                     // Also part of the ongoing SOAP label.
                     l.labels = all(2);
                     l.labels.extend(self.integrations[kk].ongoing_label);
@@ -863,7 +1154,17 @@ impl Generator {
                 for (j, &v) in victims.iter().enumerate() {
                     let u = self.interactive[v].user.clone();
                     let t = start + Duration::seconds(j as i64 * 11 + self.rng.gen_range(0..5));
-                    let mut l = self.login(t, &u, LoginType::Application, Some(LoginSubType::UiUsernamePassword), status::INVALID_PASSWORD, self.browser_app.clone(), ip.clone(), *place, SCRIPT_CLIENT);
+                    let mut l = self.login(
+                        t,
+                        &u,
+                        LoginType::Application,
+                        Some(LoginSubType::UiUsernamePassword),
+                        status::INVALID_PASSWORD,
+                        self.browser_app.clone(),
+                        ip.clone(),
+                        *place,
+                        SCRIPT_CLIENT,
+                    );
                     l.labels = all(1);
                     self.push(l);
                 }
@@ -872,21 +1173,65 @@ impl Generator {
                 let u = self.interactive[*victim].user.clone();
                 let ip = place.ip(55);
                 for j in 0..12 {
-                    let mut l = self.login(start + Duration::seconds(j * 50), &u, LoginType::Application, Some(LoginSubType::UiUsernamePassword), status::INVALID_PASSWORD, self.browser_app.clone(), ip.clone(), *place, SCRIPT_CLIENT);
+                    let mut l = self.login(
+                        start + Duration::seconds(j * 50),
+                        &u,
+                        LoginType::Application,
+                        Some(LoginSubType::UiUsernamePassword),
+                        status::INVALID_PASSWORD,
+                        self.browser_app.clone(),
+                        ip.clone(),
+                        *place,
+                        SCRIPT_CLIENT,
+                    );
                     l.labels = all(1);
                     self.push(l);
                 }
-                let mut l = self.login(start + Duration::seconds(620), &u, LoginType::Application, Some(LoginSubType::UiUsernamePassword), status::SUCCESS, self.browser_app.clone(), ip, *place, SCRIPT_CLIENT);
+                let mut l = self.login(
+                    start + Duration::seconds(620),
+                    &u,
+                    LoginType::Application,
+                    Some(LoginSubType::UiUsernamePassword),
+                    status::SUCCESS,
+                    self.browser_app.clone(),
+                    ip,
+                    *place,
+                    SCRIPT_CLIENT,
+                );
                 l.labels = all(2);
                 self.push(l);
             }
             IncidentKind::FailureFlood => {
-                let kk = self.integrations.iter().position(|i| i.kind == IntegrationKind::PasswordAllowed).expect("password integration");
+                let kk = self
+                    .integrations
+                    .iter()
+                    .position(|i| i.kind == IntegrationKind::PasswordAllowed)
+                    .expect("password integration");
                 let integ = &self.integrations[kk];
-                let (u, app, ip, dc, ongoing) = (integ.user.clone(), integ.app.clone(), integ.ips[0].clone(), integ.dc, integ.ongoing_label);
+                let (u, app, ip, dc, ongoing) = (
+                    integ.user.clone(),
+                    integ.app.clone(),
+                    integ.ips[0].clone(),
+                    integ.dc,
+                    integ.ongoing_label,
+                );
                 for j in 0..30 {
-                    let st = if j < 18 { status::INVALID_PASSWORD } else { status::API_TOKEN_REQUIRED };
-                    let mut l = self.login(start + Duration::seconds(j * 120), &u, LoginType::RemoteAccess2, Some(LoginSubType::OauthUsernamePassword), st, app.clone(), ip.clone(), dc, API_CLIENT);
+                    let st = if j < 18 {
+                        status::INVALID_PASSWORD
+                    } else {
+                        status::API_TOKEN_REQUIRED
+                    };
+                    let mut l = self.login(
+                        start + Duration::seconds(j * 120),
+                        &u,
+                        LoginType::RemoteAccess2,
+                        Some(LoginSubType::OauthUsernamePassword),
+                        st,
+                        app.clone(),
+                        ip.clone(),
+                        dc,
+                        API_CLIENT,
+                    );
                     l.labels = all(1);
                     l.labels.extend(ongoing);
                     self.push(l);
@@ -894,34 +1239,89 @@ impl Generator {
             }
             IncidentKind::ImpossibleTravel { victim, far } => {
                 let v = &self.interactive[*victim];
-                let (u, home, home_ip, browser) = (v.user.clone(), v.home, v.office_ip.clone(), v.browser);
-                let mut a = self.login(start, &u, LoginType::Application, Some(LoginSubType::UiUsernamePassword), status::SUCCESS, self.browser_app.clone(), home_ip, home, browser);
+                let (u, home, home_ip, browser) =
+                    (v.user.clone(), v.home, v.office_ip.clone(), v.browser);
+                let mut a = self.login(
+                    start,
+                    &u,
+                    LoginType::Application,
+                    Some(LoginSubType::UiUsernamePassword),
+                    status::SUCCESS,
+                    self.browser_app.clone(),
+                    home_ip,
+                    home,
+                    browser,
+                );
                 a.labels = all(1);
                 self.push(a);
-                let mut b = self.login(start + Duration::minutes(40), &u, LoginType::Application, Some(LoginSubType::UiUsernamePassword), status::SUCCESS, self.browser_app.clone(), far.ip(31), *far, browser);
+                let mut b = self.login(
+                    start + Duration::minutes(40),
+                    &u,
+                    LoginType::Application,
+                    Some(LoginSubType::UiUsernamePassword),
+                    status::SUCCESS,
+                    self.browser_app.clone(),
+                    far.ip(31),
+                    *far,
+                    browser,
+                );
                 b.labels = all(2);
                 self.push(b);
             }
             IncidentKind::UnusualHour { victim } => {
                 let v = &self.interactive[*victim];
                 let (u, home, ip, browser) = (v.user.clone(), v.home, v.home_ip.clone(), v.browser);
-                let mut l = self.login(start, &u, LoginType::Application, Some(LoginSubType::UiUsernamePassword), status::SUCCESS, self.browser_app.clone(), ip, home, browser);
+                let mut l = self.login(
+                    start,
+                    &u,
+                    LoginType::Application,
+                    Some(LoginSubType::UiUsernamePassword),
+                    status::SUCCESS,
+                    self.browser_app.clone(),
+                    ip,
+                    home,
+                    browser,
+                );
                 l.labels = all(1);
                 self.push(l);
             }
             IncidentKind::NewCountry { victim, place } => {
                 let v = &self.interactive[*victim];
                 let (u, browser) = (v.user.clone(), v.browser);
-                let mut l = self.login(start, &u, LoginType::Application, Some(LoginSubType::UiUsernamePassword), status::SUCCESS, self.browser_app.clone(), place.ip(12), *place, browser);
+                let mut l = self.login(
+                    start,
+                    &u,
+                    LoginType::Application,
+                    Some(LoginSubType::UiUsernamePassword),
+                    status::SUCCESS,
+                    self.browser_app.clone(),
+                    place.ip(12),
+                    *place,
+                    browser,
+                );
                 l.labels = all(1);
                 self.push(l);
             }
             IncidentKind::NewSourceIp => {
-                let kk = self.integrations.iter().position(|i| i.kind == IntegrationKind::JwtBearer).expect("jwt integration");
+                let kk = self
+                    .integrations
+                    .iter()
+                    .position(|i| i.kind == IntegrationKind::JwtBearer)
+                    .expect("jwt integration");
                 let integ = &self.integrations[kk];
                 let (u, app, dc) = (integ.user.clone(), integ.app.clone(), integ.dc);
                 for m in 0..2 {
-                    let mut l = self.login(start + Duration::minutes(m * 15), &u, LoginType::RemoteAccess2, None, status::SUCCESS, app.clone(), dc.ip(31_000), dc, API_CLIENT);
+                    let mut l = self.login(
+                        start + Duration::minutes(m * 15),
+                        &u,
+                        LoginType::RemoteAccess2,
+                        None,
+                        status::SUCCESS,
+                        app.clone(),
+                        dc.ip(31_000),
+                        dc,
+                        API_CLIENT,
+                    );
                     l.labels = all(1);
                     self.push(l);
                 }
@@ -929,26 +1329,65 @@ impl Generator {
             IncidentKind::NewApplication { victim } => {
                 let v = &self.interactive[*victim];
                 let (u, home, ip) = (v.user.clone(), v.home, v.home_ip.clone());
-                let mut l = self.login(start, &u, LoginType::RemoteAccess2, Some(LoginSubType::OauthWebServer), status::SUCCESS, Arc::from("Shadow Sync Tool"), ip, home, SCRIPT_CLIENT);
+                let mut l = self.login(
+                    start,
+                    &u,
+                    LoginType::RemoteAccess2,
+                    Some(LoginSubType::OauthWebServer),
+                    status::SUCCESS,
+                    Arc::from("Shadow Sync Tool"),
+                    ip,
+                    home,
+                    SCRIPT_CLIENT,
+                );
                 l.labels = all(2);
                 self.push(l);
             }
             IncidentKind::LoginRateSpike => {
-                let kk = self.integrations.iter().position(|i| i.kind == IntegrationKind::ClientCredentials).expect("client credentials integration");
+                let kk = self
+                    .integrations
+                    .iter()
+                    .position(|i| i.kind == IntegrationKind::ClientCredentials)
+                    .expect("client credentials integration");
                 let integ = &self.integrations[kk];
-                let (u, app, ip, dc) = (integ.user.clone(), integ.app.clone(), integ.ips[0].clone(), integ.dc);
+                let (u, app, ip, dc) = (
+                    integ.user.clone(),
+                    integ.app.clone(),
+                    integ.ips[0].clone(),
+                    integ.dc,
+                );
                 let n = self.cfg.rate_spike_logins.max(1) as i64;
                 // Spread over 50 minutes; several per second share a LoginTime, like real bursts.
                 for j in 0..n {
                     let t = start + Duration::seconds(j * 3000 / n);
-                    let mut l = self.login(t, &u, LoginType::RemoteAccess2, Some(LoginSubType::OauthClientCredentials), status::SUCCESS, app.clone(), ip.clone(), dc, API_CLIENT);
+                    let mut l = self.login(
+                        t,
+                        &u,
+                        LoginType::RemoteAccess2,
+                        Some(LoginSubType::OauthClientCredentials),
+                        status::SUCCESS,
+                        app.clone(),
+                        ip.clone(),
+                        dc,
+                        API_CLIENT,
+                    );
                     l.labels = all(1);
                     self.push(l);
                 }
                 // Rate limiting writes few rows (reference §1): three, 20 s apart.
                 for j in 0..3 {
                     let t = start + Duration::seconds(3000 + j * 20);
-                    let mut l = self.login(t, &u, LoginType::RemoteAccess2, Some(LoginSubType::OauthClientCredentials), status::RATE_EXCEEDED, app.clone(), ip.clone(), dc, API_CLIENT);
+                    let mut l = self.login(
+                        t,
+                        &u,
+                        LoginType::RemoteAccess2,
+                        Some(LoginSubType::OauthClientCredentials),
+                        status::RATE_EXCEEDED,
+                        app.clone(),
+                        ip.clone(),
+                        dc,
+                        API_CLIENT,
+                    );
                     l.labels = all(1);
                     self.push(l);
                 }
@@ -1011,7 +1450,9 @@ fn next_working_time(t: DateTime<Utc>, tz: chrono_tz::Tz) -> DateTime<Utc> {
     let mut c = t;
     for _ in 0..24 * 8 {
         let local = c.with_timezone(&tz);
-        if !matches!(local.weekday(), Weekday::Sat | Weekday::Sun) && (10..16).contains(&local.hour()) {
+        if !matches!(local.weekday(), Weekday::Sat | Weekday::Sun)
+            && (10..16).contains(&local.hour())
+        {
             return c;
         }
         c = c - Duration::minutes(c.minute() as i64) + Duration::hours(1) + Duration::minutes(17);
@@ -1061,5 +1502,7 @@ fn random_token(rng: &mut ChaCha8Rng, len: usize, url_safe_extra: bool) -> Strin
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     const B: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let alphabet = if url_safe_extra { B } else { A };
-    (0..len).map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char).collect()
+    (0..len)
+        .map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char)
+        .collect()
 }

@@ -28,9 +28,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/services/oauth2/userinfo", get(userinfo))
         .route("/services/data/{ver}/query", get(query_start))
         .route("/services/data/{ver}/query/{locator}", get(query_more))
-        .route("/services/data/{ver}/sobjects/EventLogFile/{id}/LogFile", get(log_file))
+        .route(
+            "/services/data/{ver}/sobjects/EventLogFile/{id}/LogFile",
+            get(log_file),
+        )
         .route("/cometd/{ver}", post(crate::cometd::handle))
-        .route("/__admin/faults", post(faults_set).get(faults_get).delete(faults_clear))
+        .route(
+            "/__admin/faults",
+            post(faults_set).get(faults_get).delete(faults_clear),
+        )
         .route("/__admin/labels", get(labels))
         .route("/__admin/stats", get(stats))
         .fallback(not_found)
@@ -38,19 +44,33 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json;charset=UTF-8")], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn api_error(e: &ApiError) -> Response {
-    json_response(StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST), &e.body())
+    json_response(
+        StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+        &e.body(),
+    )
 }
 
 fn oauth_error(error: &str, description: &str) -> Response {
-    json_response(StatusCode::BAD_REQUEST, &json!({"error": error, "error_description": description}))
+    json_response(
+        StatusCode::BAD_REQUEST,
+        &json!({"error": error, "error_description": description}),
+    )
 }
 
 async fn not_found() -> Response {
-    json_response(StatusCode::NOT_FOUND, &json!([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]))
+    json_response(
+        StatusCode::NOT_FOUND,
+        &json!([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]),
+    )
 }
 
 /// Standing faults shared by REST and OAuth: delay, then maybe a 5xx.
@@ -62,7 +82,11 @@ async fn standing_faults(state: &AppState) -> Option<Response> {
             f.http_5xx_remaining -= 1;
             fail = true;
         } else if f.http_5xx_probability > 0.0 {
-            fail = state.fault_rng.lock().expect("fault rng lock").gen_bool(f.http_5xx_probability);
+            fail = state
+                .fault_rng
+                .lock()
+                .expect("fault rng lock")
+                .gen_bool(f.http_5xx_probability);
         }
         (f.slow_ms, fail, f.http_5xx_status)
     };
@@ -84,29 +108,46 @@ async fn standing_faults(state: &AppState) -> Option<Response> {
 fn access_token(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("Bearer") || scheme.eq_ignore_ascii_case("OAuth")).then(|| token.trim().to_string())
+    (scheme.eq_ignore_ascii_case("Bearer") || scheme.eq_ignore_ascii_case("OAuth"))
+        .then(|| token.trim().to_string())
 }
 
 fn session_invalid() -> Response {
-    json_response(StatusCode::UNAUTHORIZED, &json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]))
+    json_response(
+        StatusCode::UNAUTHORIZED,
+        &json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]),
+    )
 }
 
 fn limit_header(state: &AppState, org: usize) -> (header::HeaderName, HeaderValue) {
-    let used = state.orgs[org].api_used.load(Ordering::SeqCst).min(state.cfg.api_daily_limit);
+    let used = state.orgs[org]
+        .api_used
+        .load(Ordering::SeqCst)
+        .min(state.cfg.api_daily_limit);
     (
         header::HeaderName::from_static("sforce-limit-info"),
-        HeaderValue::from_str(&format!("api-usage={used}/{}", state.cfg.api_daily_limit)).expect("ascii header"),
+        HeaderValue::from_str(&format!("api-usage={used}/{}", state.cfg.api_daily_limit))
+            .expect("ascii header"),
     )
 }
 
 fn valid_version(ver: &str) -> bool {
-    ver.strip_prefix('v').and_then(|v| v.split_once('.')).is_some_and(|(a, b)| {
-        !a.is_empty() && !b.is_empty() && a.chars().all(|c| c.is_ascii_digit()) && b.chars().all(|c| c.is_ascii_digit())
-    })
+    ver.strip_prefix('v')
+        .and_then(|v| v.split_once('.'))
+        .is_some_and(|(a, b)| {
+            !a.is_empty()
+                && !b.is_empty()
+                && a.chars().all(|c| c.is_ascii_digit())
+                && b.chars().all(|c| c.is_ascii_digit())
+        })
 }
 
 /// Faults, version, session and daily allocation checks of every data API call.
-async fn rest_prelude(state: &AppState, ver: &str, headers: &HeaderMap) -> Result<TokenInfo, Response> {
+async fn rest_prelude(
+    state: &AppState,
+    ver: &str,
+    headers: &HeaderMap,
+) -> Result<TokenInfo, Response> {
     if let Some(r) = standing_faults(state).await {
         return Err(r);
     }
@@ -119,7 +160,10 @@ async fn rest_prelude(state: &AppState, ver: &str, headers: &HeaderMap) -> Resul
     let org = &state.orgs[auth.org];
     let used = org.api_used.load(Ordering::SeqCst);
     if used >= state.cfg.api_daily_limit {
-        let mut r = json_response(StatusCode::FORBIDDEN, &json!([{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]));
+        let mut r = json_response(
+            StatusCode::FORBIDDEN,
+            &json!([{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]),
+        );
         let (k, v) = limit_header(state, auth.org);
         r.headers_mut().insert(k, v);
         return Err(r);
@@ -142,12 +186,25 @@ fn requested_batch_size(headers: &HeaderMap) -> Option<usize> {
     headers
         .get("sforce-query-options")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').find_map(|kv| kv.trim().strip_prefix("batchSize=").and_then(|n| n.trim().parse::<usize>().ok())))
+        .and_then(|v| {
+            v.split(',').find_map(|kv| {
+                kv.trim()
+                    .strip_prefix("batchSize=")
+                    .and_then(|n| n.trim().parse::<usize>().ok())
+            })
+        })
         // Salesforce: min 200, max 2000, not guaranteed.
         .map(|n| n.clamp(200, 2000))
 }
 
-fn page(state: &AppState, ver: &str, locator: &str, cursor: &Cursor, offset: usize, batch: usize) -> Value {
+fn page(
+    state: &AppState,
+    ver: &str,
+    locator: &str,
+    cursor: &Cursor,
+    offset: usize,
+    batch: usize,
+) -> Value {
     let org = &state.orgs[cursor.org];
     let data = org.data.read().expect("org lock");
     let end = (offset + batch).min(cursor.rows.len());
@@ -174,17 +231,41 @@ fn maybe_truncate(state: &AppState, body: String) -> String {
 
 fn ok_json(state: &AppState, org: usize, body: &Value) -> Response {
     let text = maybe_truncate(state, body.to_string());
-    with_limit(state, org, (StatusCode::OK, [(header::CONTENT_TYPE, "application/json;charset=UTF-8")], text).into_response())
+    with_limit(
+        state,
+        org,
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+            text,
+        )
+            .into_response(),
+    )
 }
 
-async fn query_start(State(state): State<Arc<AppState>>, Path(ver): Path<String>, RawQuery(raw): RawQuery, headers: HeaderMap) -> Response {
+async fn query_start(
+    State(state): State<Arc<AppState>>,
+    Path(ver): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     let auth = match rest_prelude(&state, &ver, &headers).await {
         Ok(a) => a,
         Err(r) => return r,
     };
-    let q = url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).find(|(k, _)| k == "q").map(|(_, v)| v.into_owned());
+    let q = url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "q")
+        .map(|(_, v)| v.into_owned());
     let Some(q) = q.filter(|q| !q.trim().is_empty()) else {
-        return with_limit(&state, auth.org, api_error(&ApiError::new(400, "MALFORMED_QUERY", "A query string has to be specified")));
+        return with_limit(
+            &state,
+            auth.org,
+            api_error(&ApiError::new(
+                400,
+                "MALFORMED_QUERY",
+                "A query string has to be specified",
+            )),
+        );
     };
     let api_version = ver.trim_start_matches('v').to_string();
     let plan = match query::plan(&q, &api_version, state.cfg.login_sub_type_spelling) {
@@ -195,7 +276,13 @@ async fn query_start(State(state): State<Arc<AppState>>, Path(ver): Path<String>
     let rows = {
         org.data.write().expect("org lock").queries += 1;
         let data = org.data.read().expect("org lock");
-        query::execute(&plan, &data, state.now(), &org.pod, state.cfg.cometd.omit_integration_users)
+        query::execute(
+            &plan,
+            &data,
+            state.now(),
+            &org.pod,
+            state.cfg.cometd.omit_integration_users,
+        )
     };
     let n = state.locator_counter.fetch_add(1, Ordering::SeqCst);
     let locator = crate::ids::make_id("0r8", "xx00", n);
@@ -209,19 +296,41 @@ async fn query_start(State(state): State<Arc<AppState>>, Path(ver): Path<String>
     };
     let body = page(&state, &ver, &locator, &cursor, 0, batch);
     if body["done"] == json!(false) {
-        state.cursors.lock().expect("cursors lock").insert(locator, cursor);
+        state
+            .cursors
+            .lock()
+            .expect("cursors lock")
+            .insert(locator, cursor);
     }
     ok_json(&state, auth.org, &body)
 }
 
-async fn query_more(State(state): State<Arc<AppState>>, Path((ver, locator)): Path<(String, String)>, headers: HeaderMap) -> Response {
+async fn query_more(
+    State(state): State<Arc<AppState>>,
+    Path((ver, locator)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
     let auth = match rest_prelude(&state, &ver, &headers).await {
         Ok(a) => a,
         Err(r) => return r,
     };
-    let invalid = || with_limit(&state, auth.org, api_error(&ApiError::new(400, "INVALID_QUERY_LOCATOR", "invalid query locator")));
-    let Some((loc, offset)) = locator.rsplit_once('-') else { return invalid() };
-    let Ok(offset) = offset.parse::<usize>() else { return invalid() };
+    let invalid = || {
+        with_limit(
+            &state,
+            auth.org,
+            api_error(&ApiError::new(
+                400,
+                "INVALID_QUERY_LOCATOR",
+                "invalid query locator",
+            )),
+        )
+    };
+    let Some((loc, offset)) = locator.rsplit_once('-') else {
+        return invalid();
+    };
+    let Ok(offset) = offset.parse::<usize>() else {
+        return invalid();
+    };
     let found = {
         let mut cursors = state.cursors.lock().expect("cursors lock");
         match cursors.get(loc) {
@@ -229,37 +338,56 @@ async fn query_more(State(state): State<Arc<AppState>>, Path((ver, locator)): Pa
                 cursors.remove(loc);
                 None
             }
-            Some(c) if c.org == auth.org && offset <= c.rows.len() => {
-                Some(Cursor { org: c.org, plan: c.plan.clone(), rows: c.rows.clone(), batch: c.batch, expires: c.expires })
-            }
+            Some(c) if c.org == auth.org && offset <= c.rows.len() => Some(Cursor {
+                org: c.org,
+                plan: c.plan.clone(),
+                rows: c.rows.clone(),
+                batch: c.batch,
+                expires: c.expires,
+            }),
             _ => None,
         }
     };
-    let Some(cursor) = found else { return invalid() };
+    let Some(cursor) = found else {
+        return invalid();
+    };
     let batch = requested_batch_size(&headers).unwrap_or(cursor.batch);
     let body = page(&state, &ver, loc, &cursor, offset, batch);
     ok_json(&state, auth.org, &body)
 }
 
-async fn log_file(State(state): State<Arc<AppState>>, Path((ver, id)): Path<(String, String)>, headers: HeaderMap) -> Response {
+async fn log_file(
+    State(state): State<Arc<AppState>>,
+    Path((ver, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
     let auth = match rest_prelude(&state, &ver, &headers).await {
         Ok(a) => a,
         Err(r) => return r,
     };
     let org = &state.orgs[auth.org];
     let data = org.data.read().expect("org lock");
-    let day = query::elf_days(&data, state.now()).into_iter().find(|&d| query::elf_id(&org.pod, d) == id);
+    let day = query::elf_days(&data, state.now())
+        .into_iter()
+        .find(|&d| query::elf_id(&org.pod, d) == id);
     let Some(day) = day else {
         drop(data);
         return with_limit(
             &state,
             auth.org,
-            json_response(StatusCode::NOT_FOUND, &json!([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])),
+            json_response(
+                StatusCode::NOT_FOUND,
+                &json!([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]),
+            ),
         );
     };
     let csv = query::elf_csv(&data, day);
     drop(data);
-    with_limit(&state, auth.org, (StatusCode::OK, [(header::CONTENT_TYPE, "text/csv")], csv).into_response())
+    with_limit(
+        &state,
+        auth.org,
+        (StatusCode::OK, [(header::CONTENT_TYPE, "text/csv")], csv).into_response(),
+    )
 }
 
 fn form(body: &[u8]) -> std::collections::HashMap<String, String> {
@@ -269,12 +397,23 @@ fn form(body: &[u8]) -> std::collections::HashMap<String, String> {
 fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let b64 = v.strip_prefix("Basic ")?;
-    let text = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?).ok()?;
+    let text = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .ok()?,
+    )
+    .ok()?;
     let (id, secret) = text.split_once(':')?;
     Some((id.to_string(), secret.to_string()))
 }
 
-fn token_response(state: &AppState, org: usize, token: &str, user_id: &str, with_signature: bool) -> Response {
+fn token_response(
+    state: &AppState,
+    org: usize,
+    token: &str,
+    user_id: &str,
+    with_signature: bool,
+) -> Response {
     let mut body = json!({
         "access_token": token,
         "scope": "api",
@@ -295,29 +434,49 @@ fn find_user(state: &AppState, username: &str) -> Option<(usize, Arc<crate::mode
         if o.api_user.username.eq_ignore_ascii_case(username) {
             return Some((i, o.api_user.clone()));
         }
-        o.data.read().expect("org lock").user_by_name(username).map(|u| (i, u))
+        o.data
+            .read()
+            .expect("org lock")
+            .user_by_name(username)
+            .map(|u| (i, u))
     })
 }
 
 fn app_name_for_client(state: &AppState, client_id: Option<&str>) -> String {
-    let Some(id) = client_id else { return "Unknown".into() };
+    let Some(id) = client_id else {
+        return "Unknown".into();
+    };
     state
         .jwt_keys
         .iter()
         .find(|(k, _, _)| k == id)
         .map(|(_, _, n)| n.clone())
-        .or_else(|| state.cfg.client_credentials.iter().find(|c| c.client_id == id).map(|c| c.app_name.clone()))
+        .or_else(|| {
+            state
+                .cfg
+                .client_credentials
+                .iter()
+                .find(|c| c.client_id == id)
+                .map(|c| c.app_name.clone())
+        })
         .unwrap_or_else(|| "Unknown".into())
 }
 
-async fn token(State(state): State<Arc<AppState>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, body: Bytes) -> Response {
+async fn token(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Some(r) = standing_faults(&state).await {
         return r;
     }
     let f = form(&body);
     let source_ip = peer.ip().to_string();
     match f.get("grant_type").map(String::as_str) {
-        Some("urn:ietf:params:oauth:grant-type:jwt-bearer") => jwt_bearer(&state, f.get("assertion").map(String::as_str), &source_ip),
+        Some("urn:ietf:params:oauth:grant-type:jwt-bearer") => {
+            jwt_bearer(&state, f.get("assertion").map(String::as_str), &source_ip)
+        }
         Some("client_credentials") => {
             let (id, secret) = match (f.get("client_id"), f.get("client_secret")) {
                 (Some(i), Some(s)) => (i.clone(), s.clone()),
@@ -326,7 +485,12 @@ async fn token(State(state): State<Arc<AppState>>, ConnectInfo(peer): ConnectInf
                     None => return oauth_error("invalid_client", "invalid client credentials"),
                 },
             };
-            let Some(app) = state.cfg.client_credentials.iter().find(|c| c.client_id == id && c.client_secret == secret) else {
+            let Some(app) = state
+                .cfg
+                .client_credentials
+                .iter()
+                .find(|c| c.client_id == id && c.client_secret == secret)
+            else {
                 return oauth_error("invalid_client", "invalid client credentials");
             };
             let org = match &app.org_id {
@@ -339,12 +503,21 @@ async fn token(State(state): State<Arc<AppState>>, ConnectInfo(peer): ConnectInf
             let user = match &app.run_as {
                 Some(name) => match find_user(&state, name) {
                     Some((_, u)) => u,
-                    None => return oauth_error("invalid_grant", "no client credentials user enabled"),
+                    None => {
+                        return oauth_error("invalid_grant", "no client credentials user enabled")
+                    }
                 },
                 None => state.orgs[org].api_user.clone(),
             };
             let token = state.issue_token(org, user.clone());
-            state.record_login(org, user.clone(), Some(LoginSubType::OauthClientCredentials), status::SUCCESS, &app.app_name, &source_ip);
+            state.record_login(
+                org,
+                user.clone(),
+                Some(LoginSubType::OauthClientCredentials),
+                status::SUCCESS,
+                &app.app_name,
+                &source_ip,
+            );
             token_response(&state, org, &token, &user.user_id, true)
         }
         Some("password") => {
@@ -357,10 +530,21 @@ async fn token(State(state): State<Arc<AppState>>, ConnectInfo(peer): ConnectInf
             };
             let sub = Some(LoginSubType::OauthUsernamePassword);
             if !state.cfg.allow_password_grant {
-                state.record_login(org, user, sub, status::UN_PW_FLOW_DISABLED, &app, &source_ip);
+                state.record_login(
+                    org,
+                    user,
+                    sub,
+                    status::UN_PW_FLOW_DISABLED,
+                    &app,
+                    &source_ip,
+                );
                 return oauth_error("invalid_grant", "authentication failure");
             }
-            let ok = state.cfg.password_users.iter().any(|p| p.username.eq_ignore_ascii_case(username) && &p.password == password);
+            let ok = state
+                .cfg
+                .password_users
+                .iter()
+                .any(|p| p.username.eq_ignore_ascii_case(username) && &p.password == password);
             if !ok {
                 state.record_login(org, user, sub, status::INVALID_PASSWORD, &app, &source_ip);
                 return oauth_error("invalid_grant", "authentication failure");
@@ -380,15 +564,23 @@ struct Claims {
 }
 
 fn jwt_bearer(state: &AppState, assertion: Option<&str>, source_ip: &str) -> Response {
-    let Some(assertion) = assertion else { return oauth_error("invalid_grant", "invalid assertion") };
+    let Some(assertion) = assertion else {
+        return oauth_error("invalid_grant", "invalid assertion");
+    };
     // Find the app by `iss` before verifying (the key depends on it).
     let iss = assertion
         .split('.')
         .nth(1)
-        .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p.trim_end_matches('=')).ok())
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p.trim_end_matches('='))
+                .ok()
+        })
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
         .and_then(|v| v.get("iss").and_then(Value::as_str).map(str::to_string));
-    let Some(iss) = iss else { return oauth_error("invalid_grant", "invalid assertion") };
+    let Some(iss) = iss else {
+        return oauth_error("invalid_grant", "invalid assertion");
+    };
     let Some((_, key, app_name)) = state.jwt_keys.iter().find(|(k, _, _)| *k == iss) else {
         return oauth_error("invalid_client_id", "client identifier invalid");
     };
@@ -404,19 +596,36 @@ fn jwt_bearer(state: &AppState, assertion: Option<&str>, source_ip: &str) -> Res
         Err(_) => return oauth_error("invalid_grant", "invalid assertion"),
     };
     // `prn` wins over `sub` when both are present (KB 000204593).
-    let Some(username) = claims.prn.or(claims.sub) else { return oauth_error("invalid_grant", "invalid assertion") };
+    let Some(username) = claims.prn.or(claims.sub) else {
+        return oauth_error("invalid_grant", "invalid assertion");
+    };
     let Some((org, user)) = find_user(state, &username) else {
         return oauth_error("invalid_grant", "user hasn't approved this consumer");
     };
     let token = state.issue_token(org, user.clone());
-    state.record_login(org, user.clone(), None, status::SUCCESS, app_name, source_ip);
+    state.record_login(
+        org,
+        user.clone(),
+        None,
+        status::SUCCESS,
+        app_name,
+        source_ip,
+    );
     token_response(state, org, &token, &user.user_id, false)
 }
 
 async fn revoke(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let f = form(&body);
-    let Some(t) = f.get("token") else { return oauth_error("unsupported_token_type", "this token type is not supported") };
-    if state.tokens.lock().expect("tokens lock").remove(t).is_some() {
+    let Some(t) = f.get("token") else {
+        return oauth_error("unsupported_token_type", "this token type is not supported");
+    };
+    if state
+        .tokens
+        .lock()
+        .expect("tokens lock")
+        .remove(t)
+        .is_some()
+    {
         StatusCode::OK.into_response()
     } else {
         oauth_error("invalid_token", "invalid token")
@@ -447,7 +656,12 @@ async fn userinfo(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
 async fn faults_set(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let spec: FaultSpec = match serde_json::from_slice(&body) {
         Ok(s) => s,
-        Err(e) => return json_response(StatusCode::BAD_REQUEST, &json!({"error": format!("fault spec: {e}")})),
+        Err(e) => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({"error": format!("fault spec: {e}")}),
+            )
+        }
     };
     match state.apply_faults(&spec) {
         Ok(()) => json_response(StatusCode::OK, &json!({"applied": spec})),
@@ -457,7 +671,10 @@ async fn faults_set(State(state): State<Arc<AppState>>, body: Bytes) -> Response
 
 async fn faults_get(State(state): State<Arc<AppState>>) -> Response {
     let f = state.faults.lock().expect("faults lock").clone();
-    json_response(StatusCode::OK, &serde_json::to_value(f).unwrap_or(Value::Null))
+    json_response(
+        StatusCode::OK,
+        &serde_json::to_value(f).unwrap_or(Value::Null),
+    )
 }
 
 async fn faults_clear(State(state): State<Arc<AppState>>) -> Response {
@@ -466,8 +683,15 @@ async fn faults_clear(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn labels(State(state): State<Arc<AppState>>) -> Response {
-    let all: Vec<_> = state.orgs.iter().flat_map(|o| o.data.read().expect("org lock").labels.clone()).collect();
-    json_response(StatusCode::OK, &serde_json::to_value(all).unwrap_or(Value::Null))
+    let all: Vec<_> = state
+        .orgs
+        .iter()
+        .flat_map(|o| o.data.read().expect("org lock").labels.clone())
+        .collect();
+    json_response(
+        StatusCode::OK,
+        &serde_json::to_value(all).unwrap_or(Value::Null),
+    )
 }
 
 async fn stats(State(state): State<Arc<AppState>>) -> Response {
@@ -479,5 +703,8 @@ async fn stats(State(state): State<Arc<AppState>>) -> Response {
             json!({"org_id": o.org_id, "logins": d.logins.len(), "stream_events": d.stream.len(), "api_used": o.api_used.load(Ordering::SeqCst)})
         })
         .collect();
-    json_response(StatusCode::OK, &json!({"logins": state.login_count(), "sim_time": crate::render::iso_time(state.now()), "cometd_clients": state.cometd.len(), "orgs": orgs}))
+    json_response(
+        StatusCode::OK,
+        &json!({"logins": state.login_count(), "sim_time": crate::render::iso_time(state.now()), "cometd_clients": state.cometd.len(), "orgs": orgs}),
+    )
 }

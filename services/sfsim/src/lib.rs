@@ -104,11 +104,17 @@ impl SimHandle {
 
     /// Labels of every injected incident (and ongoing password-based integration) emitted so far.
     pub fn labels(&self) -> Vec<Label> {
-        self.state.orgs.iter().flat_map(|o| o.data.read().expect("org lock").labels.clone()).collect()
+        self.state
+            .orgs
+            .iter()
+            .flat_map(|o| o.data.read().expect("org lock").labels.clone())
+            .collect()
     }
 
     pub fn faults(&self) -> Faults {
-        Faults { state: self.state.clone() }
+        Faults {
+            state: self.state.clone(),
+        }
     }
 
     /// Logins in every org (history, live and recorded token-endpoint logins).
@@ -118,14 +124,23 @@ impl SimHandle {
 
     /// The username loginwatch authenticates as in org `org_id` (JWT `sub`, client-credentials run-as).
     pub fn api_username(&self, org_id: &str) -> Option<String> {
-        self.state.org_index(org_id).map(|i| self.state.orgs[i].api_user.username.clone())
+        self.state
+            .org_index(org_id)
+            .map(|i| self.state.orgs[i].api_user.username.clone())
     }
 
     /// Every user of an org (generated users, then the api user).
     pub fn users(&self, org_id: &str) -> Vec<Arc<SimUser>> {
         self.state
             .org_index(org_id)
-            .map(|i| self.state.orgs[i].data.read().expect("org lock").users.clone())
+            .map(|i| {
+                self.state.orgs[i]
+                    .data
+                    .read()
+                    .expect("org lock")
+                    .users
+                    .clone()
+            })
             .unwrap_or_default()
     }
 
@@ -133,7 +148,14 @@ impl SimHandle {
     pub fn logins(&self, org_id: &str) -> Vec<SimLogin> {
         self.state
             .org_index(org_id)
-            .map(|i| self.state.orgs[i].data.read().expect("org lock").logins.clone())
+            .map(|i| {
+                self.state.orgs[i]
+                    .data
+                    .read()
+                    .expect("org lock")
+                    .logins
+                    .clone()
+            })
             .unwrap_or_default()
     }
 
@@ -169,29 +191,48 @@ impl Drop for SimHandle {
 /// Builds the history, binds the listener and serves. Must run inside a Tokio runtime.
 pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
     config.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
-    config.faults.validate().map_err(|e| anyhow::anyhow!("config key `faults`: {e}"))?;
+    config
+        .faults
+        .validate()
+        .map_err(|e| anyhow::anyhow!("config key `faults`: {e}"))?;
     let now = Utc::now();
-    let end = config.history_end.unwrap_or_else(|| now - Duration::milliseconds(now.timestamp_subsec_millis() as i64));
+    let end = config
+        .history_end
+        .unwrap_or_else(|| now - Duration::milliseconds(now.timestamp_subsec_millis() as i64));
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .with_context(|| format!("config key `listen`: cannot bind {}; pick a free address or 127.0.0.1:0", config.listen))?;
+        .with_context(|| {
+            format!(
+                "config key `listen`: cannot bind {}; pick a free address or 127.0.0.1:0",
+                config.listen
+            )
+        })?;
     let addr = listener.local_addr()?;
     let base_url = format!("http://{addr}");
 
     let mut jwt_keys = Vec::new();
     for (i, app) in config.jwt_apps.iter().enumerate() {
-        let pem = std::fs::read(&app.public_key_pem)
-            .with_context(|| format!("config key `jwt_apps[{i}].public_key_pem`: cannot read {}", app.public_key_pem.display()))?;
-        let key = jsonwebtoken::DecodingKey::from_rsa_pem(&pem)
-            .with_context(|| format!("config key `jwt_apps[{i}].public_key_pem`: {} is not an RSA public key in PEM", app.public_key_pem.display()))?;
+        let pem = std::fs::read(&app.public_key_pem).with_context(|| {
+            format!(
+                "config key `jwt_apps[{i}].public_key_pem`: cannot read {}",
+                app.public_key_pem.display()
+            )
+        })?;
+        let key = jsonwebtoken::DecodingKey::from_rsa_pem(&pem).with_context(|| {
+            format!(
+                "config key `jwt_apps[{i}].public_key_pem`: {} is not an RSA public key in PEM",
+                app.public_key_pem.display()
+            )
+        })?;
         jwt_keys.push((app.consumer_key.clone(), key, app.app_name.clone()));
     }
 
     let mut orgs = Vec::new();
     for (i, o) in config.orgs.iter().enumerate() {
         let gcfg = gen_config(&config, i, end);
-        let mut gen = Generator::new(org_seed(config.seed, i), &gcfg).map_err(|e| anyhow::anyhow!("config key `orgs[{i}]`: {e}"))?;
+        let mut gen = Generator::new(org_seed(config.seed, i), &gcfg)
+            .map_err(|e| anyhow::anyhow!("config key `orgs[{i}]`: {e}"))?;
         let pod = o.org_id[3..7].to_string();
         let api_user = state::api_user(&pod, &o.my_domain);
         let mut data = OrgData {
@@ -234,7 +275,9 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
         cursors: Mutex::new(HashMap::new()),
         faults: Mutex::new(Default::default()),
         fault_rng: Mutex::new(state::seeded_rng(config.seed ^ 0xfa17)),
-        token_rng: Mutex::new(state::seeded_rng(config.seed ^ 0x70c3 ^ now.timestamp_nanos_opt().unwrap_or(0) as u64)),
+        token_rng: Mutex::new(state::seeded_rng(
+            config.seed ^ 0x70c3 ^ now.timestamp_nanos_opt().unwrap_or(0) as u64,
+        )),
         cometd: Default::default(),
         jwt_keys,
         new_events: tokio::sync::Notify::new(),
@@ -243,12 +286,19 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
         orgs,
         cfg: config,
     });
-    state.apply_faults(&state.cfg.faults.clone()).map_err(|e| anyhow::anyhow!("config key `faults`: {e}"))?;
+    state
+        .apply_faults(&state.cfg.faults.clone())
+        .map_err(|e| anyhow::anyhow!("config key `faults`: {e}"))?;
 
     if let Some(path) = &state.cfg.labels_path {
-        let labels: Vec<Label> = state.orgs.iter().flat_map(|o| o.data.read().expect("org lock").labels.clone()).collect();
-        std::fs::write(path, serde_json::to_vec_pretty(&labels)?)
-            .with_context(|| format!("config key `labels_path`: cannot write {}", path.display()))?;
+        let labels: Vec<Label> = state
+            .orgs
+            .iter()
+            .flat_map(|o| o.data.read().expect("org lock").labels.clone())
+            .collect();
+        std::fs::write(path, serde_json::to_vec_pretty(&labels)?).with_context(|| {
+            format!("config key `labels_path`: cannot write {}", path.display())
+        })?;
     }
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -263,7 +313,9 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
     let live = (state.cfg.mode == Mode::Live).then(|| {
         let st = state.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_millis(st.cfg.live.tick_ms.max(10)));
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(
+                st.cfg.live.tick_ms.max(10),
+            ));
             loop {
                 tick.tick().await;
                 st.live_tick();
@@ -271,14 +323,24 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
         })
     });
     tracing::info!(base_url = %state.base_url, orgs = state.orgs.len(), logins = state.login_count(), mode = ?state.cfg.mode, "sfsim listening");
-    Ok(SimHandle { state, addr, stop: Some(stop_tx), server: Some(server), live })
+    Ok(SimHandle {
+        state,
+        addr,
+        stop: Some(stop_tx),
+        server: Some(server),
+        live,
+    })
 }
 
 /// Runs sfsim until SIGTERM / Ctrl-C (the `loginwatch sfsim` and `loginwatch-sfsim serve` entry point).
 pub async fn run(config_path: Option<&std::path::Path>) -> anyhow::Result<()> {
     let config: SimConfig = loginwatch_shared::config::load(config_path)?;
     let handle = start(config).await?;
-    eprintln!("sfsim listening on {} (orgs: {})", handle.base_url(), handle.org_ids().join(", "));
+    eprintln!(
+        "sfsim listening on {} (orgs: {})",
+        handle.base_url(),
+        handle.org_ids().join(", ")
+    );
     loginwatch_shared::runtime::shutdown_signal().await;
     handle.shutdown().await;
     Ok(())

@@ -9,7 +9,11 @@ use loginwatch_sfsim::render::SetupZone;
 use loginwatch_sfsim::{GenConfig, SubTypeSpelling};
 
 #[derive(Parser)]
-#[command(name = "loginwatch-sfsim", version, about = "Simulated Salesforce org: OAuth, REST query, CometD, EventLogFile, with labelled incidents")]
+#[command(
+    name = "loginwatch-sfsim",
+    version,
+    about = "Simulated Salesforce org: OAuth, REST query, CometD, EventLogFile, with labelled incidents"
+)]
 struct Cli {
     /// TOML config (every key has a default; `LOGINWATCH_*` env vars override).
     #[arg(long, global = true)]
@@ -53,6 +57,12 @@ enum Command {
         /// Logins per hour of each JWT / client-credentials / refresh-token integration.
         #[arg(long, default_value_t = 6.0)]
         integration_rate: f64,
+        /// Days of clean baseline before the first incident.
+        #[arg(long, default_value_t = 7)]
+        learning_days: u32,
+        /// Minutes between incidents.
+        #[arg(long, default_value_t = 240)]
+        incident_spacing_mins: u32,
         /// Zone named in the Setup CSV header (UTC, America/New_York, Europe/London, …).
         #[arg(long, default_value = "UTC")]
         zone: String,
@@ -80,6 +90,8 @@ async fn main() -> anyhow::Result<()> {
             users,
             integrations,
             integration_rate,
+            learning_days,
+            incident_spacing_mins,
             zone,
             sub_type_spelling,
         } => {
@@ -87,6 +99,8 @@ async fn main() -> anyhow::Result<()> {
             cfg.interactive_users = users;
             cfg.integrations = integrations;
             cfg.integration_logins_per_hour = integration_rate;
+            cfg.learning_days = learning_days;
+            cfg.incident_spacing_mins = incident_spacing_mins;
             let spelling = match sub_type_spelling.as_str() {
                 "label" => SubTypeSpelling::Label,
                 "api_name" => SubTypeSpelling::ApiName,
@@ -94,10 +108,21 @@ async fn main() -> anyhow::Result<()> {
             };
             let setup_zone = SetupZone::named(&zone)
                 .ok_or_else(|| anyhow::anyhow!("--zone `{zone}`: use UTC, America/New_York, America/Los_Angeles, Europe/London, Europe/Berlin or Asia/Tokyo"))?;
-            let opts = ExportOptions { format, rows: Some(rows), until: None, api_version: "62.0".into(), spelling, setup_zone };
+            let opts = ExportOptions {
+                format,
+                rows: Some(rows),
+                until: None,
+                api_version: "62.0".into(),
+                spelling,
+                setup_zone,
+            };
             let t = std::time::Instant::now();
             let n = export_file(seed, &cfg, &opts, &out, labels.as_deref())?;
-            eprintln!("wrote {n} logins to {} in {:.2?}", out.display(), t.elapsed());
+            eprintln!(
+                "wrote {n} logins to {} in {:.2?}",
+                out.display(),
+                t.elapsed()
+            );
             Ok(())
         }
     }

@@ -24,7 +24,8 @@ pub fn elf_time(t: DateTime<Utc>) -> String {
 }
 
 fn opt(v: Option<&str>) -> Value {
-    v.map(|s| Value::String(s.to_string())).unwrap_or(Value::Null)
+    v.map(|s| Value::String(s.to_string()))
+        .unwrap_or(Value::Null)
 }
 
 fn sub_type(l: &SimLogin, spelling: SubTypeSpelling) -> Value {
@@ -37,9 +38,16 @@ pub fn attributes(object: &str, id: &str, api_version: &str) -> Value {
 }
 
 /// A full LoginHistory REST record (every field; the query layer projects the selected ones).
-pub fn login_history_record(l: &SimLogin, api_version: &str, spelling: SubTypeSpelling) -> Map<String, Value> {
+pub fn login_history_record(
+    l: &SimLogin,
+    api_version: &str,
+    spelling: SubTypeSpelling,
+) -> Map<String, Value> {
     let mut m = Map::new();
-    m.insert("attributes".into(), attributes("LoginHistory", &l.login_history_id, api_version));
+    m.insert(
+        "attributes".into(),
+        attributes("LoginHistory", &l.login_history_id, api_version),
+    );
     m.insert("Id".into(), json!(l.login_history_id));
     m.insert("UserId".into(), json!(l.user.user_id));
     m.insert("LoginTime".into(), json!(rest_time(l.time)));
@@ -71,7 +79,10 @@ pub fn login_history_record(l: &SimLogin, api_version: &str, spelling: SubTypeSp
 /// A full LoginGeo record.
 pub fn login_geo_record(l: &SimLogin, api_version: &str) -> Map<String, Value> {
     let mut m = Map::new();
-    m.insert("attributes".into(), attributes("LoginGeo", &l.login_geo_id, api_version));
+    m.insert(
+        "attributes".into(),
+        attributes("LoginGeo", &l.login_geo_id, api_version),
+    );
     m.insert("Id".into(), json!(l.login_geo_id));
     m.insert("City".into(), json!(l.place.city));
     m.insert("Country".into(), json!(l.place.country));
@@ -85,7 +96,11 @@ pub fn login_geo_record(l: &SimLogin, api_version: &str) -> Map<String, Value> {
     m
 }
 
-fn event_fields(l: &SimLogin, spelling: SubTypeSpelling, time: fn(DateTime<Utc>) -> String) -> Map<String, Value> {
+fn event_fields(
+    l: &SimLogin,
+    spelling: SubTypeSpelling,
+    time: fn(DateTime<Utc>) -> String,
+) -> Map<String, Value> {
     let created = l.time + Duration::milliseconds(l.created_delay_ms as i64);
     let na = |v: Option<&str>| json!(v.unwrap_or("N/A"));
     let mut m = Map::new();
@@ -154,9 +169,16 @@ pub fn stream_message(l: &SimLogin, replay_id: i64, spelling: SubTypeSpelling) -
 pub const LOGIN_EVENT_DUMMY_ID: &str = "000000000000000AAA";
 
 /// A full LoginEvent SOQL row (REST time format, dummy Id, no replay id / EventUuid).
-pub fn login_event_record(l: &SimLogin, api_version: &str, spelling: SubTypeSpelling) -> Map<String, Value> {
+pub fn login_event_record(
+    l: &SimLogin,
+    api_version: &str,
+    spelling: SubTypeSpelling,
+) -> Map<String, Value> {
     let mut m = Map::new();
-    m.insert("attributes".into(), attributes("LoginEvent", LOGIN_EVENT_DUMMY_ID, api_version));
+    m.insert(
+        "attributes".into(),
+        attributes("LoginEvent", LOGIN_EVENT_DUMMY_ID, api_version),
+    );
     m.insert("Id".into(), json!(LOGIN_EVENT_DUMMY_ID));
     m.extend(event_fields(l, spelling, rest_time));
     m.insert("HttpReferer".into(), Value::Null);
@@ -168,16 +190,44 @@ pub fn login_event_record(l: &SimLogin, api_version: &str, spelling: SubTypeSpel
 /// out logins over the rate limit; leaving out integration users is configurable because the
 /// documentation's meaning of "integration users" is UNCONFIRMED (reference §2.1).
 pub fn on_stream(l: &SimLogin, omit_integration_users: bool) -> bool {
-    l.status != status::RATE_EXCEEDED && !(omit_integration_users && l.user.kind == UserKind::Integration)
+    l.status != status::RATE_EXCEEDED
+        && !(omit_integration_users && l.user.kind == UserKind::Integration)
 }
 
 /// EventLogFile Login CSV header, in the observed order plus the newer documented columns.
 pub const ELF_HEADER: [&str; 32] = [
-    "EVENT_TYPE", "TIMESTAMP", "REQUEST_ID", "ORGANIZATION_ID", "USER_ID", "RUN_TIME", "CPU_TIME", "URI",
-    "SESSION_KEY", "LOGIN_KEY", "USER_TYPE", "REQUEST_STATUS", "DB_TOTAL_TIME", "LOGIN_TYPE", "BROWSER_TYPE",
-    "API_TYPE", "API_VERSION", "USER_NAME", "TLS_PROTOCOL", "CIPHER_SUITE", "AUTHENTICATION_METHOD_REFERENCE",
-    "LOGIN_SUB_TYPE", "TIMESTAMP_DERIVED", "USER_ID_DERIVED", "CLIENT_IP", "URI_ID_DERIVED", "LOGIN_STATUS",
-    "SOURCE_IP", "COUNTRY_CODE", "LOGIN_URL", "USE_API_TOKEN", "FORWARDED_FOR_IP",
+    "EVENT_TYPE",
+    "TIMESTAMP",
+    "REQUEST_ID",
+    "ORGANIZATION_ID",
+    "USER_ID",
+    "RUN_TIME",
+    "CPU_TIME",
+    "URI",
+    "SESSION_KEY",
+    "LOGIN_KEY",
+    "USER_TYPE",
+    "REQUEST_STATUS",
+    "DB_TOTAL_TIME",
+    "LOGIN_TYPE",
+    "BROWSER_TYPE",
+    "API_TYPE",
+    "API_VERSION",
+    "USER_NAME",
+    "TLS_PROTOCOL",
+    "CIPHER_SUITE",
+    "AUTHENTICATION_METHOD_REFERENCE",
+    "LOGIN_SUB_TYPE",
+    "TIMESTAMP_DERIVED",
+    "USER_ID_DERIVED",
+    "CLIENT_IP",
+    "URI_ID_DERIVED",
+    "LOGIN_STATUS",
+    "SOURCE_IP",
+    "COUNTRY_CODE",
+    "LOGIN_URL",
+    "USE_API_TOKEN",
+    "FORWARDED_FOR_IP",
 ];
 
 /// ELF single-letter API_TYPE codes for the API types the generator uses.
@@ -195,9 +245,16 @@ pub fn elf_row(l: &SimLogin) -> [String; 32] {
     let ok = l.status == status::SUCCESS;
     let (api_type, api_version) = match l.login_type {
         crate::model::LoginType::Application => ("f".to_string(), "9998.0".to_string()),
-        _ => (elf_api_type(l.api_type).to_string(), l.api_version.unwrap_or("").to_string()),
+        _ => (
+            elf_api_type(l.api_type).to_string(),
+            l.api_version.unwrap_or("").to_string(),
+        ),
     };
-    let use_api_token = if l.login_type == crate::model::LoginType::OtherApex { "T" } else { "" };
+    let use_api_token = if l.login_type == crate::model::LoginType::OtherApex {
+        "T"
+    } else {
+        ""
+    };
     [
         "Login".into(),
         elf_time(l.time),
@@ -236,7 +293,9 @@ pub fn elf_row(l: &SimLogin) -> [String; 32] {
 
 /// Writes an ELF Login CSV (every value quoted, like Salesforce's files).
 pub fn elf_writer<W: std::io::Write>(w: W) -> csv::Writer<W> {
-    csv::WriterBuilder::new().quote_style(csv::QuoteStyle::Always).from_writer(w)
+    csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Always)
+        .from_writer(w)
 }
 
 /// The time zone of a Setup CSV export: the column header names it (reference §1.5).
@@ -248,16 +307,29 @@ pub struct SetupZone {
 }
 
 impl SetupZone {
-    pub const UTC: SetupZone = SetupZone { tz: chrono_tz::UTC, display: "Coordinated Universal Time" };
+    pub const UTC: SetupZone = SetupZone {
+        tz: chrono_tz::UTC,
+        display: "Coordinated Universal Time",
+    };
 
     /// Zones Salesforce names by their Windows-style display names. Only the ones sfsim knows.
     pub fn named(name: &str) -> Option<SetupZone> {
         let (tz, display) = match name {
-            "UTC" | "GMT" | "Coordinated Universal Time" => (chrono_tz::UTC, "Coordinated Universal Time"),
-            "America/New_York" | "Eastern Standard Time" => (chrono_tz::America::New_York, "Eastern Standard Time"),
-            "America/Los_Angeles" | "Pacific Standard Time" => (chrono_tz::America::Los_Angeles, "Pacific Standard Time"),
-            "Europe/London" | "Greenwich Mean Time" => (chrono_tz::Europe::London, "Greenwich Mean Time"),
-            "Europe/Berlin" | "Central European Standard Time" => (chrono_tz::Europe::Berlin, "Central European Standard Time"),
+            "UTC" | "GMT" | "Coordinated Universal Time" => {
+                (chrono_tz::UTC, "Coordinated Universal Time")
+            }
+            "America/New_York" | "Eastern Standard Time" => {
+                (chrono_tz::America::New_York, "Eastern Standard Time")
+            }
+            "America/Los_Angeles" | "Pacific Standard Time" => {
+                (chrono_tz::America::Los_Angeles, "Pacific Standard Time")
+            }
+            "Europe/London" | "Greenwich Mean Time" => {
+                (chrono_tz::Europe::London, "Greenwich Mean Time")
+            }
+            "Europe/Berlin" | "Central European Standard Time" => {
+                (chrono_tz::Europe::Berlin, "Central European Standard Time")
+            }
             "Asia/Tokyo" | "Japan Standard Time" => (chrono_tz::Asia::Tokyo, "Japan Standard Time"),
             _ => return None,
         };
@@ -267,12 +339,31 @@ impl SetupZone {
 
 /// Setup "Login History" export header for `zone` (exact real header UNCONFIRMED; reference §1.5).
 pub fn setup_header(zone: SetupZone) -> Vec<String> {
-    let mut h = vec!["Username".to_string(), format!("Login Time ({})", zone.display)];
+    let mut h = vec![
+        "Username".to_string(),
+        format!("Login Time ({})", zone.display),
+    ];
     h.extend(
         [
-            "Source IP", "Login Type", "Status", "Browser", "Platform", "Application", "Client Version", "API Type",
-            "API Version", "Login URL", "TLS Protocol", "Cipher Suite", "Country Code", "Country", "Subdivision",
-            "City", "PostalCode", "Latitude", "Longitude",
+            "Source IP",
+            "Login Type",
+            "Status",
+            "Browser",
+            "Platform",
+            "Application",
+            "Client Version",
+            "API Type",
+            "API Version",
+            "Login URL",
+            "TLS Protocol",
+            "Cipher Suite",
+            "Country Code",
+            "Country",
+            "Subdivision",
+            "City",
+            "PostalCode",
+            "Latitude",
+            "Longitude",
         ]
         .iter()
         .map(|s| s.to_string()),
@@ -282,7 +373,9 @@ pub fn setup_header(zone: SetupZone) -> Vec<String> {
 
 /// Setup export time text: `M/D/YYYY h:mm:ss AM` in the export's zone (format UNCONFIRMED).
 pub fn setup_time(t: DateTime<Utc>, zone: SetupZone) -> String {
-    t.with_timezone(&zone.tz).format("%-m/%-d/%Y %-I:%M:%S %p").to_string()
+    t.with_timezone(&zone.tz)
+        .format("%-m/%-d/%Y %-I:%M:%S %p")
+        .to_string()
 }
 
 /// One Setup export line (same order as [`setup_header`]).

@@ -28,15 +28,25 @@ pub enum Op {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cond {
-    Cmp { field: String, op: Op, value: Value, quoted_datetime: bool },
-    In { field: String, values: Vec<Value> },
+    Cmp {
+        field: String,
+        op: Op,
+        value: Value,
+        quoted_datetime: bool,
+    },
+    In {
+        field: String,
+        values: Vec<Value>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Select {
     Fields(Vec<String>),
     /// `FIELDS(STANDARD)` or `FIELDS(ALL)`.
-    All { standard: bool },
+    All {
+        standard: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -76,7 +86,12 @@ fn tokenize(q: &str) -> Result<Vec<(Tok, usize)>, SyntaxError> {
             i += 1;
             loop {
                 match chars.get(i) {
-                    None => return Err(SyntaxError { column: col, message: "unterminated string literal".into() }),
+                    None => {
+                        return Err(SyntaxError {
+                            column: col,
+                            message: "unterminated string literal".into(),
+                        })
+                    }
                     Some('\\') => {
                         if let Some(n) = chars.get(i + 1) {
                             s.push(*n);
@@ -94,10 +109,16 @@ fn tokenize(q: &str) -> Result<Vec<(Tok, usize)>, SyntaxError> {
                 }
             }
             out.push((Tok::Str(s), col));
-        } else if let Some(p) = ["<=", ">=", "!=", "<>"].iter().find(|p| q[char_offset(q, i)..].starts_with(**p)) {
+        } else if let Some(p) = ["<=", ">=", "!=", "<>"]
+            .iter()
+            .find(|p| q[char_offset(q, i)..].starts_with(**p))
+        {
             out.push((Tok::Punct(if *p == "<>" { "!=" } else { p }), col));
             i += 2;
-        } else if let Some(p) = [",", "(", ")", "=", "<", ">"].iter().find(|p| p.starts_with(c)) {
+        } else if let Some(p) = [",", "(", ")", "=", "<", ">"]
+            .iter()
+            .find(|p| p.starts_with(c))
+        {
             out.push((Tok::Punct(p), col));
             i += 1;
         } else {
@@ -107,7 +128,10 @@ fn tokenize(q: &str) -> Result<Vec<(Tok, usize)>, SyntaxError> {
                 i += 1;
             }
             if s.is_empty() {
-                return Err(SyntaxError { column: col, message: format!("unexpected token: '{c}'") });
+                return Err(SyntaxError {
+                    column: col,
+                    message: format!("unexpected token: '{c}'"),
+                });
             }
             out.push((Tok::Word(s), col));
         }
@@ -116,7 +140,10 @@ fn tokenize(q: &str) -> Result<Vec<(Tok, usize)>, SyntaxError> {
 }
 
 fn char_offset(s: &str, char_idx: usize) -> usize {
-    s.char_indices().nth(char_idx).map(|(b, _)| b).unwrap_or(s.len())
+    s.char_indices()
+        .nth(char_idx)
+        .map(|(b, _)| b)
+        .unwrap_or(s.len())
 }
 
 struct Parser {
@@ -131,11 +158,17 @@ impl Parser {
     }
 
     fn col(&self) -> usize {
-        self.toks.get(self.pos).map(|(_, c)| *c).unwrap_or(self.end_col)
+        self.toks
+            .get(self.pos)
+            .map(|(_, c)| *c)
+            .unwrap_or(self.end_col)
     }
 
     fn err<T>(&self, message: impl Into<String>) -> Result<T, SyntaxError> {
-        Err(SyntaxError { column: self.col(), message: message.into() })
+        Err(SyntaxError {
+            column: self.col(),
+            message: message.into(),
+        })
     }
 
     fn unexpected<T>(&self) -> Result<T, SyntaxError> {
@@ -220,14 +253,18 @@ fn is_ident(w: &str) -> bool {
     let mut parts = w.split('.');
     parts.all(|p| {
         let mut c = p.chars();
-        matches!(c.next(), Some(f) if f.is_ascii_alphabetic()) && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+        matches!(c.next(), Some(f) if f.is_ascii_alphabetic())
+            && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
     })
 }
 
 fn is_reserved(w: &str) -> bool {
-    ["select", "from", "where", "and", "or", "not", "order", "by", "limit", "asc", "desc", "in", "nulls", "offset", "group"]
-        .iter()
-        .any(|k| w.eq_ignore_ascii_case(k))
+    [
+        "select", "from", "where", "and", "or", "not", "order", "by", "limit", "asc", "desc", "in",
+        "nulls", "offset", "group",
+    ]
+    .iter()
+    .any(|k| w.eq_ignore_ascii_case(k))
 }
 
 /// SOQL dateTime literal: `YYYY-MM-DDThh:mm:ss[.sss](Z|±hh:mm|±hhmm)`.
@@ -238,13 +275,19 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Some(dt.with_timezone(&Utc));
     }
-    DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z").ok().map(|d| d.with_timezone(&Utc))
+    DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
 }
 
 /// Parses `q`.
 pub fn parse(q: &str) -> Result<Query, SyntaxError> {
     let toks = tokenize(q)?;
-    let mut p = Parser { toks, pos: 0, end_col: q.chars().count() + 1 };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        end_col: q.chars().count() + 1,
+    };
     p.expect_keyword("SELECT")?;
     let select = if matches!(p.peek(), Some(Tok::Word(w)) if w.eq_ignore_ascii_case("FIELDS"))
         && matches!(p.toks.get(p.pos + 1), Some((Tok::Punct("("), _)))
@@ -298,7 +341,12 @@ pub fn parse(q: &str) -> Result<Query, SyntaxError> {
                 };
                 p.pos += 1;
                 let (value, quoted_datetime) = p.value()?;
-                conds.push(Cond::Cmp { field, op, value, quoted_datetime });
+                conds.push(Cond::Cmp {
+                    field,
+                    op,
+                    value,
+                    quoted_datetime,
+                });
             }
             if !p.keyword("AND") {
                 break;
@@ -333,7 +381,13 @@ pub fn parse(q: &str) -> Result<Query, SyntaxError> {
     if p.peek().is_some() {
         return p.unexpected();
     }
-    Ok(Query { select, object, conds, order_by, limit })
+    Ok(Query {
+        select,
+        object,
+        conds,
+        order_by,
+        limit,
+    })
 }
 
 #[cfg(test)]
@@ -344,32 +398,52 @@ mod tests {
     fn parses_the_ingester_query() {
         let q = parse("SELECT Id, LoginTime, LoginGeo.City FROM LoginHistory WHERE LoginTime > 2024-01-01T00:00:00.000Z AND LoginTime <= 2024-01-02T00:00:00Z ORDER BY LoginTime ASC LIMIT 500").unwrap();
         assert_eq!(q.object, "LoginHistory");
-        assert_eq!(q.select, Select::Fields(vec!["Id".into(), "LoginTime".into(), "LoginGeo.City".into()]));
+        assert_eq!(
+            q.select,
+            Select::Fields(vec![
+                "Id".into(),
+                "LoginTime".into(),
+                "LoginGeo.City".into()
+            ])
+        );
         assert_eq!(q.conds.len(), 2);
         assert_eq!(q.order_by, Some(("LoginTime".into(), true)));
         assert_eq!(q.limit, Some(500));
         match &q.conds[0] {
-            Cond::Cmp { op: Op::Gt, value: Value::DateTime(d), .. } => assert_eq!(d.to_rfc3339(), "2024-01-01T00:00:00+00:00"),
+            Cond::Cmp {
+                op: Op::Gt,
+                value: Value::DateTime(d),
+                ..
+            } => assert_eq!(d.to_rfc3339(), "2024-01-01T00:00:00+00:00"),
             other => panic!("unexpected {other:?}"),
         }
     }
 
     #[test]
     fn offsets_and_fields_function() {
-        let q = parse("select FIELDS(STANDARD) from LoginEvent where EventDate >= 2024-01-01T10:00:00+02:00").unwrap();
+        let q = parse(
+            "select FIELDS(STANDARD) from LoginEvent where EventDate >= 2024-01-01T10:00:00+02:00",
+        )
+        .unwrap();
         assert_eq!(q.select, Select::All { standard: true });
         match &q.conds[0] {
-            Cond::Cmp { value: Value::DateTime(d), .. } => assert_eq!(d.to_rfc3339(), "2024-01-01T08:00:00+00:00"),
+            Cond::Cmp {
+                value: Value::DateTime(d),
+                ..
+            } => assert_eq!(d.to_rfc3339(), "2024-01-01T08:00:00+00:00"),
             other => panic!("unexpected {other:?}"),
         }
     }
 
     #[test]
     fn rejects_bad_syntax_with_a_column() {
-        let e = parse("SELECT Id FROM LoginHistory WHRE LoginTime > 2024-01-01T00:00:00Z").unwrap_err();
+        let e =
+            parse("SELECT Id FROM LoginHistory WHRE LoginTime > 2024-01-01T00:00:00Z").unwrap_err();
         assert!(e.message.contains("WHRE"), "{e:?}");
         assert_eq!(e.column, 29);
-        assert!(parse("SELECT Id FROM LoginHistory WHERE LoginTime > 2024-01-01 OR Id = 'x'").is_err());
+        assert!(
+            parse("SELECT Id FROM LoginHistory WHERE LoginTime > 2024-01-01 OR Id = 'x'").is_err()
+        );
         assert!(parse("SELECT FROM LoginHistory").is_err());
         assert!(parse("SELECT Id FROM LoginHistory LIMIT x").is_err());
         assert!(parse("SELECT Id FROM LoginHistory WHERE Status = 'unterminated").is_err());
@@ -377,7 +451,14 @@ mod tests {
 
     #[test]
     fn quoted_datetimes_are_flagged() {
-        let q = parse("SELECT Id FROM LoginHistory WHERE LoginTime > '2024-01-01T00:00:00Z'").unwrap();
-        assert!(matches!(&q.conds[0], Cond::Cmp { quoted_datetime: true, .. }));
+        let q =
+            parse("SELECT Id FROM LoginHistory WHERE LoginTime > '2024-01-01T00:00:00Z'").unwrap();
+        assert!(matches!(
+            &q.conds[0],
+            Cond::Cmp {
+                quoted_datetime: true,
+                ..
+            }
+        ));
     }
 }

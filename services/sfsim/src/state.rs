@@ -26,7 +26,11 @@ pub struct SimClock {
 
 impl SimClock {
     pub fn new(sim_anchor: DateTime<Utc>, mode: Mode, speed: f64) -> Self {
-        SimClock { real_anchor: Instant::now(), sim_anchor, speed: if mode == Mode::Live { speed } else { 1.0 } }
+        SimClock {
+            real_anchor: Instant::now(),
+            sim_anchor,
+            speed: if mode == Mode::Live { speed } else { 1.0 },
+        }
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -52,7 +56,11 @@ pub struct OrgData {
 
 impl OrgData {
     /// Appends logins (history, live or recorded) and publishes the ones the stream carries.
-    pub fn append(&mut self, logins: impl IntoIterator<Item = SimLogin>, omit_integration_users: bool) -> usize {
+    pub fn append(
+        &mut self,
+        logins: impl IntoIterator<Item = SimLogin>,
+        omit_integration_users: bool,
+    ) -> usize {
         let mut n = 0;
         for l in logins {
             let idx = self.logins.len();
@@ -75,7 +83,10 @@ impl OrgData {
     }
 
     pub fn user_by_name(&self, username: &str) -> Option<Arc<SimUser>> {
-        self.users.iter().find(|u| u.username.eq_ignore_ascii_case(username)).cloned()
+        self.users
+            .iter()
+            .find(|u| u.username.eq_ignore_ascii_case(username))
+            .cloned()
     }
 }
 
@@ -139,11 +150,16 @@ impl AppState {
         let secret: String = {
             let mut rng = self.token_rng.lock().expect("token rng lock");
             const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._";
-            (0..96).map(|_| A[rng.gen_range(0..A.len())] as char).collect()
+            (0..96)
+                .map(|_| A[rng.gen_range(0..A.len())] as char)
+                .collect()
         };
         let token = format!("{}!{}", &self.orgs[org].org_id[..15], secret);
         let expires = Instant::now() + std::time::Duration::from_secs(self.cfg.token_lifetime_secs);
-        self.tokens.lock().expect("tokens lock").insert(token.clone(), TokenInfo { org, user, expires });
+        self.tokens
+            .lock()
+            .expect("tokens lock")
+            .insert(token.clone(), TokenInfo { org, user, expires });
         token
     }
 
@@ -162,17 +178,24 @@ impl AppState {
     pub fn random_id(&self, len: usize) -> String {
         let mut rng = self.token_rng.lock().expect("token rng lock");
         const A: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-        (0..len).map(|_| A[rng.gen_range(0..A.len())] as char).collect()
+        (0..len)
+            .map(|_| A[rng.gen_range(0..A.len())] as char)
+            .collect()
     }
 
     pub fn random_uuid(&self) -> String {
         let bytes: [u8; 16] = self.token_rng.lock().expect("token rng lock").gen();
-        uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+        uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .to_string()
     }
 
     /// Total logins in every org.
     pub fn login_count(&self) -> u64 {
-        self.orgs.iter().map(|o| o.data.read().expect("org lock").logins.len() as u64).sum()
+        self.orgs
+            .iter()
+            .map(|o| o.data.read().expect("org lock").logins.len() as u64)
+            .sum()
     }
 
     /// Applies a fault spec: standing faults replace the current ones; one-shot actions run now.
@@ -201,7 +224,14 @@ impl AppState {
                 let mut order: Vec<usize> = (0..d.logins.len()).filter(|&i| d.visible(i)).collect();
                 order.sort_by_key(|&i| (d.logins[i].time, i));
                 // Every other row among the newest, never the newest itself.
-                let picks: Vec<usize> = order.iter().rev().skip(1).step_by(2).take(spec.late_rows as usize).copied().collect();
+                let picks: Vec<usize> = order
+                    .iter()
+                    .rev()
+                    .skip(1)
+                    .step_by(2)
+                    .take(spec.late_rows as usize)
+                    .copied()
+                    .collect();
                 for i in picks {
                     d.hidden.insert(i, reveal);
                 }
@@ -267,7 +297,10 @@ impl AppState {
             user_agent: "loginwatch",
             api_type: None,
             api_version: None,
-            login_url: Arc::from(format!("{}.my.salesforce.com", o.my_domain.to_ascii_lowercase())),
+            login_url: Arc::from(format!(
+                "{}.my.salesforce.com",
+                o.my_domain.to_ascii_lowercase()
+            )),
             tls_protocol: "TLS 1.3",
             cipher_suite: "TLS_AES_256_GCM_SHA384",
             http_method: "POST",
@@ -310,7 +343,10 @@ impl AppState {
 pub fn api_user(org_pod: &str, my_domain: &str) -> Arc<SimUser> {
     Arc::new(SimUser {
         user_id: crate::ids::make_id("005", org_pod, 30_000),
-        username: format!("loginwatch.ingester@{}.example.com", my_domain.to_ascii_lowercase()),
+        username: format!(
+            "loginwatch.ingester@{}.example.com",
+            my_domain.to_ascii_lowercase()
+        ),
         name: "loginwatch Ingester".into(),
         kind: UserKind::Integration,
         user_type: "Standard",

@@ -51,7 +51,15 @@ fn history(seed: u64, cfg: &GenConfig, days: i64) -> (Vec<SimLogin>, Vec<loginwa
 fn fingerprint(l: &SimLogin) -> String {
     format!(
         "{}|{}|{}|{}|{}|{}|{}|{}|{:?}",
-        l.login_history_id, l.event_identifier, l.time, l.user.username, l.source_ip, l.status, l.application, l.login_type.label(), l.sub_type
+        l.login_history_id,
+        l.event_identifier,
+        l.time,
+        l.user.username,
+        l.source_ip,
+        l.status,
+        l.application,
+        l.login_type.label(),
+        l.sub_type
     )
 }
 
@@ -61,23 +69,42 @@ fn same_seed_same_history_different_seed_different_history() {
     let (a, la) = history(7, &cfg, 9);
     let (b, lb) = history(7, &cfg, 9);
     let (c, _) = history(8, &cfg, 9);
-    assert!(a.len() > 3000, "a 9-day history has thousands of logins, got {}", a.len());
-    assert_eq!(a.iter().map(fingerprint).collect::<Vec<_>>(), b.iter().map(fingerprint).collect::<Vec<_>>());
+    assert!(
+        a.len() > 3000,
+        "a 9-day history has thousands of logins, got {}",
+        a.len()
+    );
+    assert_eq!(
+        a.iter().map(fingerprint).collect::<Vec<_>>(),
+        b.iter().map(fingerprint).collect::<Vec<_>>()
+    );
     assert_eq!(la, lb);
-    assert_ne!(a.iter().map(fingerprint).collect::<Vec<_>>(), c.iter().map(fingerprint).collect::<Vec<_>>());
+    assert_ne!(
+        a.iter().map(fingerprint).collect::<Vec<_>>(),
+        c.iter().map(fingerprint).collect::<Vec<_>>()
+    );
 }
 
 #[test]
 fn logins_are_in_time_order_with_unique_valid_ids() {
     let (logins, _) = history(1, &small(), 9);
-    assert!(logins.windows(2).all(|w| w[0].time <= w[1].time), "time order");
+    assert!(
+        logins.windows(2).all(|w| w[0].time <= w[1].time),
+        "time order"
+    );
     let ids: HashSet<_> = logins.iter().map(|l| l.login_history_id.clone()).collect();
     assert_eq!(ids.len(), logins.len(), "LoginHistory ids are unique");
     let evs: HashSet<_> = logins.iter().map(|l| l.event_identifier.clone()).collect();
     assert_eq!(evs.len(), logins.len(), "EventIdentifiers are unique");
     for l in &logins {
-        assert!(loginwatch_sfsim::ids::is_valid_18(&l.login_history_id) && l.login_history_id.starts_with("0Ya"));
-        assert!(loginwatch_sfsim::ids::is_valid_18(&l.user.user_id) && l.user.user_id.starts_with("005"));
+        assert!(
+            loginwatch_sfsim::ids::is_valid_18(&l.login_history_id)
+                && l.login_history_id.starts_with("0Ya")
+        );
+        assert!(
+            loginwatch_sfsim::ids::is_valid_18(&l.user.user_id)
+                && l.user.user_id.starts_with("005")
+        );
     }
 }
 
@@ -85,41 +112,86 @@ fn logins_are_in_time_order_with_unique_valid_ids() {
 fn every_category_is_labelled_after_the_learning_period() {
     let cfg = small();
     let (logins, labels) = history(3, &cfg, 9);
-    let by_id: HashMap<&str, &SimLogin> = logins.iter().map(|l| (l.login_history_id.as_str(), l)).collect();
+    let by_id: HashMap<&str, &SimLogin> = logins
+        .iter()
+        .map(|l| (l.login_history_id.as_str(), l))
+        .collect();
     let learning_end = cfg.start + Duration::days(cfg.learning_days as i64);
     for cat in CATEGORIES {
-        let primary: Vec<_> = labels.iter().filter(|l| l.category == cat && l.primary).collect();
+        let primary: Vec<_> = labels
+            .iter()
+            .filter(|l| l.category == cat && l.primary)
+            .collect();
         assert!(!primary.is_empty(), "no primary label for {cat}");
     }
     for label in &labels {
         assert_eq!(label.login_history_ids.len(), label.event_identifiers.len());
         assert!(!label.login_history_ids.is_empty());
         for id in &label.login_history_ids {
-            assert!(by_id.contains_key(id.as_str()), "label {} names unknown id {id}", label.id);
+            assert!(
+                by_id.contains_key(id.as_str()),
+                "label {} names unknown id {id}",
+                label.id
+            );
         }
         if label.incident.starts_with("inc") {
-            assert!(label.start >= learning_end, "{} starts in the learning period", label.id);
+            assert!(
+                label.start >= learning_end,
+                "{} starts in the learning period",
+                label.id
+            );
         }
     }
     // Ground truth matches the definitions in DESIGN.md.
-    let get = |cat: &str| labels.iter().find(|l| l.category == cat && l.primary).unwrap();
+    let get = |cat: &str| {
+        labels
+            .iter()
+            .find(|l| l.category == cat && l.primary)
+            .unwrap()
+    };
     let spray = get("password_spray");
-    let users: HashSet<_> = spray.login_history_ids.iter().map(|id| by_id[id.as_str()].user.user_id.clone()).collect();
+    let users: HashSet<_> = spray
+        .login_history_ids
+        .iter()
+        .map(|id| by_id[id.as_str()].user.user_id.clone())
+        .collect();
     assert!(users.len() >= 15, "spray covers {} users", users.len());
     assert!(spray.end - spray.start <= Duration::minutes(5));
-    assert!(spray.login_history_ids.iter().all(|id| by_id[id.as_str()].status == "Invalid Password"));
+    assert!(spray
+        .login_history_ids
+        .iter()
+        .all(|id| by_id[id.as_str()].status == "Invalid Password"));
 
     let brute = get("brute_force");
-    let rows: Vec<_> = brute.login_history_ids.iter().map(|id| by_id[id.as_str()]).collect();
-    assert!(rows.iter().filter(|l| l.status == "Invalid Password").count() >= 10);
+    let rows: Vec<_> = brute
+        .login_history_ids
+        .iter()
+        .map(|id| by_id[id.as_str()])
+        .collect();
+    assert!(
+        rows.iter()
+            .filter(|l| l.status == "Invalid Password")
+            .count()
+            >= 10
+    );
     assert_eq!(rows.last().unwrap().status, "Success");
     assert!(brute.end - brute.start <= Duration::minutes(15));
 
-    let flood = labels.iter().find(|l| l.category == "brute_force" && l.description.contains("rotation")).unwrap();
-    assert!(flood.login_history_ids.iter().any(|id| by_id[id.as_str()].status == "Failed: API security token required"));
+    let flood = labels
+        .iter()
+        .find(|l| l.category == "brute_force" && l.description.contains("rotation"))
+        .unwrap();
+    assert!(flood
+        .login_history_ids
+        .iter()
+        .any(|id| by_id[id.as_str()].status == "Failed: API security token required"));
 
     let travel = get("impossible_travel");
-    let pair: Vec<_> = travel.login_history_ids.iter().map(|id| by_id[id.as_str()]).collect();
+    let pair: Vec<_> = travel
+        .login_history_ids
+        .iter()
+        .map(|id| by_id[id.as_str()])
+        .collect();
     assert_eq!(pair.len(), 2);
     let km = pair[0].place.distance_km(&pair[1].place);
     let hours = (pair[1].time - pair[0].time).num_seconds() as f64 / 3600.0;
@@ -132,17 +204,27 @@ fn every_category_is_labelled_after_the_learning_period() {
     let stolen = get("oauth_username_password");
     let l = by_id[stolen.login_history_ids[0].as_str()];
     assert_eq!(l.status, "Success");
-    assert_eq!(l.sub_type.map(|s| s.label()), Some("OAuth Username-Password"));
+    assert_eq!(
+        l.sub_type.map(|s| s.label()),
+        Some("OAuth Username-Password")
+    );
     // The victim never logged in from that country before.
-    assert!(!logins.iter().any(|o| o.user.user_id == l.user.user_id && o.time < l.time && o.place.country_iso == l.place.country_iso));
+    assert!(!logins.iter().any(|o| o.user.user_id == l.user.user_id
+        && o.time < l.time
+        && o.place.country_iso == l.place.country_iso));
 
     let soap = get("soap_password_login");
     let s = by_id[soap.login_history_ids[0].as_str()];
-    assert_eq!((s.login_type.label(), &*s.application, s.api_type), ("Other Apex API", "N/A", Some("SOAP Partner")));
+    assert_eq!(
+        (s.login_type.label(), &*s.application, s.api_type),
+        ("Other Apex API", "N/A", Some("SOAP Partner"))
+    );
 
     let app = get("new_application");
     let a = by_id[app.login_history_ids[0].as_str()];
-    assert!(!logins.iter().any(|o| o.time < a.time && o.application == a.application));
+    assert!(!logins
+        .iter()
+        .any(|o| o.time < a.time && o.application == a.application));
 }
 
 #[test]
@@ -151,12 +233,25 @@ fn baseline_has_the_integration_mix() {
     let statuses: HashSet<&str> = logins.iter().map(|l| l.status).collect();
     assert!(statuses.contains("Username-Password Flow Disabled"));
     assert!(statuses.contains("Invalid Password"));
-    let subs: HashSet<Option<&str>> = logins.iter().filter(|l| l.login_type.label() == "Remote Access 2.0").map(|l| l.sub_type.map(|s| s.label())).collect();
-    for s in [None, Some("OAuth Client Credentials"), Some("OAuth Refresh Token"), Some("OAuth Username-Password")] {
+    let subs: HashSet<Option<&str>> = logins
+        .iter()
+        .filter(|l| l.login_type.label() == "Remote Access 2.0")
+        .map(|l| l.sub_type.map(|s| s.label()))
+        .collect();
+    for s in [
+        None,
+        Some("OAuth Client Credentials"),
+        Some("OAuth Refresh Token"),
+        Some("OAuth Username-Password"),
+    ] {
         assert!(subs.contains(&s), "missing sub type {s:?}");
     }
     // Integrations log in around the clock.
-    let hours: HashSet<u32> = logins.iter().filter(|l| l.is_integration()).map(|l| chrono::Timelike::hour(&l.time)).collect();
+    let hours: HashSet<u32> = logins
+        .iter()
+        .filter(|l| l.is_integration())
+        .map(|l| chrono::Timelike::hour(&l.time))
+        .collect();
     assert_eq!(hours.len(), 24);
 }
 
@@ -174,10 +269,21 @@ fn every_shape_parses_with_the_shared_parsers() {
     for spelling in [SubTypeSpelling::Label, SubTypeSpelling::ApiName] {
         // LoginHistory pages.
         for chunk in logins.chunks(2000) {
-            let records: Vec<_> = chunk.iter().map(|l| serde_json::Value::Object(render::login_history_record(l, "62.0", spelling))).collect();
-            let body = serde_json::json!({"totalSize": records.len(), "done": true, "records": records});
-            let page = parse::login_history::parse_page(body.to_string().as_bytes(), &ctx()).unwrap();
-            assert!(page.errors.is_empty(), "LoginHistory errors: {:?}", page.errors.first());
+            let records: Vec<_> = chunk
+                .iter()
+                .map(|l| {
+                    serde_json::Value::Object(render::login_history_record(l, "62.0", spelling))
+                })
+                .collect();
+            let body =
+                serde_json::json!({"totalSize": records.len(), "done": true, "records": records});
+            let page =
+                parse::login_history::parse_page(body.to_string().as_bytes(), &ctx()).unwrap();
+            assert!(
+                page.errors.is_empty(),
+                "LoginHistory errors: {:?}",
+                page.errors.first()
+            );
             assert_eq!(page.events.len(), chunk.len());
             for (e, l) in page.events.iter().zip(chunk) {
                 assert_eq!(e.event_id, l.login_history_id);
@@ -187,20 +293,35 @@ fn every_shape_parses_with_the_shared_parsers() {
             }
         }
         // LoginEvent pages and stream messages.
-        let on_stream: Vec<&SimLogin> = logins.iter().filter(|l| render::on_stream(l, false)).collect();
+        let on_stream: Vec<&SimLogin> = logins
+            .iter()
+            .filter(|l| render::on_stream(l, false))
+            .collect();
         for chunk in on_stream.chunks(2000) {
-            let records: Vec<_> = chunk.iter().map(|l| serde_json::Value::Object(render::login_event_record(l, "62.0", spelling))).collect();
-            let body = serde_json::json!({"totalSize": records.len(), "done": true, "records": records});
+            let records: Vec<_> = chunk
+                .iter()
+                .map(|l| serde_json::Value::Object(render::login_event_record(l, "62.0", spelling)))
+                .collect();
+            let body =
+                serde_json::json!({"totalSize": records.len(), "done": true, "records": records});
             let page = parse::login_event::parse_page(body.to_string().as_bytes(), &ctx()).unwrap();
-            assert!(page.errors.is_empty(), "LoginEvent errors: {:?}", page.errors.first());
+            assert!(
+                page.errors.is_empty(),
+                "LoginEvent errors: {:?}",
+                page.errors.first()
+            );
             assert_eq!(page.events.len(), chunk.len());
         }
         for (k, l) in on_stream.iter().enumerate() {
             let msg = render::stream_message(l, 1000 + k as i64, spelling);
-            let ev = parse::stream::parse_message(&msg, &ctx()).unwrap_or_else(|e| panic!("stream message {k}: {e:?}"));
+            let ev = parse::stream::parse_message(&msg, &ctx())
+                .unwrap_or_else(|e| panic!("stream message {k}: {e:?}"));
             assert_eq!(ev.replay_id, 1000 + k as i64);
             // The stream event and the LoginHistory row of one login share the login identity.
-            assert_eq!(ev.event.login_history_id.as_deref(), Some(l.login_history_id.as_str()));
+            assert_eq!(
+                ev.event.login_history_id.as_deref(),
+                Some(l.login_history_id.as_str())
+            );
             check_auth_method(ev.event.auth_method, l);
         }
     }
@@ -221,17 +342,24 @@ fn every_shape_parses_with_the_shared_parsers() {
         check_auth_method(e.auth_method, l);
     }
     // Setup CSV in two zones: same UTC times.
-    for zone in [SetupZone::UTC, SetupZone::named("America/New_York").unwrap()] {
+    for zone in [
+        SetupZone::UTC,
+        SetupZone::named("America/New_York").unwrap(),
+    ] {
         let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record(render::setup_header(zone)).unwrap();
         for l in &logins {
             w.write_record(render::setup_row(l, zone)).unwrap();
         }
         let bytes = w.into_inner().unwrap();
-        let events: Vec<_> = parse::setup_csv::reader(&bytes[..], &ctx()).unwrap().collect();
+        let events: Vec<_> = parse::setup_csv::reader(&bytes[..], &ctx())
+            .unwrap()
+            .collect();
         assert_eq!(events.len(), logins.len());
         for (r, l) in events.iter().zip(&logins) {
-            let e = r.as_ref().unwrap_or_else(|e| panic!("Setup CSV row ({}): {e:?}", zone.display));
+            let e = r
+                .as_ref()
+                .unwrap_or_else(|e| panic!("Setup CSV row ({}): {e:?}", zone.display));
             assert_eq!(e.event_time, l.time, "zone {}", zone.display);
         }
     }
@@ -240,39 +368,88 @@ fn every_shape_parses_with_the_shared_parsers() {
 /// What the parser must conclude about each kind of simulated login.
 fn check_auth_method(m: AuthMethod, l: &SimLogin) {
     match (l.login_type.label(), l.sub_type.map(|s| s.label())) {
-        (_, Some("OAuth Username-Password")) => assert_eq!(m, AuthMethod::OauthUsernamePassword, "{}", l.login_history_id),
+        (_, Some("OAuth Username-Password")) => assert_eq!(
+            m,
+            AuthMethod::OauthUsernamePassword,
+            "{}",
+            l.login_history_id
+        ),
         ("Other Apex API", _) => assert_eq!(m, AuthMethod::SoapPassword, "{}", l.login_history_id),
         (_, Some("OAuth Client Credentials")) => assert_eq!(m, AuthMethod::OauthClientCredentials),
-        _ => assert!(!m.is_password_based() || l.login_type.label() == "Application", "{m:?} for {}", l.login_history_id),
+        _ => assert!(
+            !m.is_password_based() || l.login_type.label() == "Application",
+            "{m:?} for {}",
+            l.login_history_id
+        ),
     }
 }
 
 #[test]
 fn export_streams_every_format_and_counts_rows() {
     let cfg = small();
-    for format in [ExportFormat::LoginHistoryJson, ExportFormat::LoginEventJson, ExportFormat::StreamJson, ExportFormat::ElfCsv, ExportFormat::SetupCsv] {
+    for format in [
+        ExportFormat::LoginHistoryJson,
+        ExportFormat::LoginEventJson,
+        ExportFormat::StreamJson,
+        ExportFormat::ElfCsv,
+        ExportFormat::SetupCsv,
+    ] {
         let mut g = Generator::new(9, &cfg).unwrap();
-        let opts = ExportOptions { format, rows: Some(5000), until: None, api_version: "62.0".into(), spelling: SubTypeSpelling::Label, setup_zone: SetupZone::UTC };
+        let opts = ExportOptions {
+            format,
+            rows: Some(5000),
+            until: None,
+            api_version: "62.0".into(),
+            spelling: SubTypeSpelling::Label,
+            setup_zone: SetupZone::UTC,
+        };
         let mut out = Vec::new();
         let (n, _) = export(&mut g, &opts, &mut out).unwrap();
         assert_eq!(n, 5000);
         let parsed = match format {
-            ExportFormat::LoginHistoryJson => out.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|p| {
-                let page = parse::login_history::parse_page(p, &ctx()).unwrap();
-                assert!(page.errors.is_empty());
-                page.events.len()
-            }).sum(),
-            ExportFormat::LoginEventJson => out.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|p| {
-                let page = parse::login_event::parse_page(p, &ctx()).unwrap();
-                assert!(page.errors.is_empty());
-                page.events.len()
-            }).sum(),
-            ExportFormat::StreamJson => out.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|m| {
-                parse::stream::parse_message(&serde_json::from_slice(m).unwrap(), &ctx()).unwrap();
-                1
-            }).sum(),
-            ExportFormat::ElfCsv => parse::elf::reader(&out[..], &ctx()).unwrap().map(|r| r.unwrap()).count(),
-            ExportFormat::SetupCsv => parse::setup_csv::reader(&out[..], &ctx()).unwrap().map(|r| r.unwrap()).count(),
+            ExportFormat::LoginHistoryJson => out
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|p| {
+                    let page = parse::login_history::parse_page(p, &ctx()).unwrap();
+                    assert!(page.errors.is_empty());
+                    page.events.len()
+                })
+                .sum(),
+            ExportFormat::LoginEventJson => out
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|p| {
+                    let page = parse::login_event::parse_page(p, &ctx()).unwrap();
+                    assert!(page.errors.is_empty());
+                    page.events.len()
+                })
+                .sum(),
+            ExportFormat::StreamJson => out
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|m| {
+                    parse::stream::parse_message(&serde_json::from_slice(m).unwrap(), &ctx())
+                        .unwrap();
+                    1
+                })
+                .sum(),
+            ExportFormat::ElfCsv => {
+                parse::elf::reader(&out[..], &ctx())
+                    .unwrap()
+                    .fold(0, |n, r| {
+                        r.unwrap();
+                        n + 1
+                    })
+            }
+            ExportFormat::SetupCsv => {
+                parse::setup_csv::reader(&out[..], &ctx())
+                    .unwrap()
+                    .fold(0, |n, r| {
+                        r.unwrap();
+                        n + 1
+                    })
+            }
         };
         // The stream shapes leave out rate-limited logins; there are none in the first 5,000 (learning period).
         assert_eq!(parsed, 5000, "{format:?}");
@@ -286,5 +463,8 @@ fn bad_generator_config_names_the_key() {
     assert!(Generator::new(1, &c).err().unwrap().contains("org_id"));
     let mut c = small();
     c.interactive_users = 3;
-    assert!(Generator::new(1, &c).err().unwrap().contains("interactive_users"));
+    assert!(Generator::new(1, &c)
+        .err()
+        .unwrap()
+        .contains("interactive_users"));
 }

@@ -15,7 +15,10 @@ pub fn config() -> SimConfig {
         learning_days: 1,
         incident_spacing_mins: 60,
         rate_spike_logins: 600,
-        cometd: loginwatch_sfsim::config::CometdConfig { hold_ms: 300, ..Default::default() },
+        cometd: loginwatch_sfsim::config::CometdConfig {
+            hold_ms: 300,
+            ..Default::default()
+        },
         ..SimConfig::default()
     }
 }
@@ -29,7 +32,10 @@ pub fn client() -> reqwest::Client {
 }
 
 pub fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// An RS256 assertion signed with `key_file` (in testdata).
@@ -37,25 +43,56 @@ pub fn assertion(key_file: &str, iss: &str, sub: &str, aud: &str, exp: u64) -> S
     let pem = std::fs::read(testdata_dir().join(key_file)).unwrap();
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap();
     let claims = serde_json::json!({"iss": iss, "sub": sub, "aud": aud, "exp": exp});
-    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &key).unwrap()
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &key,
+    )
+    .unwrap()
 }
 
 pub async fn post_token(sim: &SimHandle, form: &[(&str, &str)]) -> reqwest::Response {
-    client().post(format!("{}/services/oauth2/token", sim.base_url())).form(form).send().await.unwrap()
+    client()
+        .post(format!("{}/services/oauth2/token", sim.base_url()))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
 }
 
 /// A JWT bearer access token for the org's api user.
 pub async fn token(sim: &SimHandle) -> String {
     let user = sim.api_username(&sim.org_ids()[0]).unwrap();
-    let a = assertion("jwt_test_private.pem", TEST_CONSUMER_KEY, &user, "https://login.salesforce.com", now_secs() + 120);
-    let r = post_token(sim, &[("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", &a)]).await;
+    let a = assertion(
+        "jwt_test_private.pem",
+        TEST_CONSUMER_KEY,
+        &user,
+        "https://login.salesforce.com",
+        now_secs() + 120,
+    );
+    let r = post_token(
+        sim,
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("assertion", &a),
+        ],
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     v["access_token"].as_str().unwrap().to_string()
 }
 
-pub async fn query(sim: &SimHandle, token: &str, soql: &str, batch: Option<usize>) -> reqwest::Response {
-    let mut req = client().get(format!("{}/services/data/v62.0/query", sim.base_url())).query(&[("q", soql)]).bearer_auth(token);
+pub async fn query(
+    sim: &SimHandle,
+    token: &str,
+    soql: &str,
+    batch: Option<usize>,
+) -> reqwest::Response {
+    let mut req = client()
+        .get(format!("{}/services/data/v62.0/query", sim.base_url()))
+        .query(&[("q", soql)])
+        .bearer_auth(token);
     if let Some(b) = batch {
         req = req.header("Sforce-Query-Options", format!("batchSize={b}"));
     }
@@ -63,22 +100,41 @@ pub async fn query(sim: &SimHandle, token: &str, soql: &str, batch: Option<usize
 }
 
 pub async fn get(sim: &SimHandle, token: &str, path: &str) -> reqwest::Response {
-    client().get(format!("{}{}", sim.base_url(), path)).bearer_auth(token).send().await.unwrap()
+    client()
+        .get(format!("{}{}", sim.base_url(), path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
 }
 
 pub async fn error_code(r: reqwest::Response) -> (u16, String, String) {
     let status = r.status().as_u16();
     let v: Value = r.json().await.unwrap();
-    (status, v[0]["errorCode"].as_str().unwrap_or("").to_string(), v[0]["message"].as_str().unwrap_or("").to_string())
+    (
+        status,
+        v[0]["errorCode"].as_str().unwrap_or("").to_string(),
+        v[0]["message"].as_str().unwrap_or("").to_string(),
+    )
 }
 
 pub async fn admin_faults(sim: &SimHandle, spec: Value) {
-    let r = client().post(format!("{}/__admin/faults", sim.base_url())).json(&spec).send().await.unwrap();
+    let r = client()
+        .post(format!("{}/__admin/faults", sim.base_url()))
+        .json(&spec)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "{:?}", r.text().await);
 }
 
 /// Reads every page of a query; returns the records.
-pub async fn query_all(sim: &SimHandle, token: &str, soql: &str, batch: Option<usize>) -> (Vec<Value>, usize) {
+pub async fn query_all(
+    sim: &SimHandle,
+    token: &str,
+    soql: &str,
+    batch: Option<usize>,
+) -> (Vec<Value>, usize) {
     let r = query(sim, token, soql, batch).await;
     assert_eq!(r.status(), 200);
     let mut body: Value = r.json().await.unwrap();
