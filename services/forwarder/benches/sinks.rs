@@ -15,7 +15,11 @@ use loginwatch_forwarder::samples;
 const N: usize = 500;
 
 fn sinks(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let detections = samples::many(N);
     let batch = "batch = { max_events = 100, linger_ms = 1, queue_capacity = 1000 }";
     let (hec, hec_state) = rt.block_on(hec_server(false));
@@ -71,12 +75,42 @@ fn renderers(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("render_detections_per_second");
     group.throughput(Throughput::Elements(detections.len() as u64));
-    group.bench_function("ecs", |b| b.iter(|| detections.iter().map(|d| render::ecs(d).to_string().len()).sum::<usize>()));
-    group.bench_function("hec", |b| {
-        b.iter(|| detections.iter().map(|d| render::hec_envelope(d, &hec, PayloadFormat::Ecs).to_string().len()).sum::<usize>())
+    group.bench_function("ecs", |b| {
+        b.iter(|| {
+            detections
+                .iter()
+                .map(|d| render::ecs(d).to_string().len())
+                .sum::<usize>()
+        })
     });
-    group.bench_function("ocsf", |b| b.iter(|| detections.iter().map(|d| render::ocsf(d).to_string().len()).sum::<usize>()));
-    group.bench_function("cef_syslog", |b| b.iter(|| detections.iter().map(|d| render::syslog_cef(d, &syslog).len()).sum::<usize>()));
+    group.bench_function("hec", |b| {
+        b.iter(|| {
+            detections
+                .iter()
+                .map(|d| {
+                    render::hec_envelope(d, &hec, PayloadFormat::Ecs)
+                        .to_string()
+                        .len()
+                })
+                .sum::<usize>()
+        })
+    });
+    group.bench_function("ocsf", |b| {
+        b.iter(|| {
+            detections
+                .iter()
+                .map(|d| render::ocsf(d).to_string().len())
+                .sum::<usize>()
+        })
+    });
+    group.bench_function("cef_syslog", |b| {
+        b.iter(|| {
+            detections
+                .iter()
+                .map(|d| render::syslog_cef(d, &syslog).len())
+                .sum::<usize>()
+        })
+    });
     group.finish();
 }
 

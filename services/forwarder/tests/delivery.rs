@@ -26,7 +26,13 @@ use tokio::task::JoinHandle;
 const DETECTIONS: &str = "loginwatch.detections.v1";
 const DEADLETTER: &str = "loginwatch.deadletter.v1";
 
-fn forwarder_config(bootstrap: &str, group: &str, hec_url: &str, bulk_url: &str, drain_secs: u64) -> ForwarderConfig {
+fn forwarder_config(
+    bootstrap: &str,
+    group: &str,
+    hec_url: &str,
+    bulk_url: &str,
+    drain_secs: u64,
+) -> ForwarderConfig {
     let toml = format!(
         r#"
 group_id = "{group}"
@@ -73,7 +79,10 @@ fn start(config: ForwarderConfig) -> (oneshot::Sender<()>, JoinHandle<RunSummary
 
 async fn stop(forwarder: (oneshot::Sender<()>, JoinHandle<RunSummary>)) -> RunSummary {
     let _ = forwarder.0.send(());
-    tokio::time::timeout(Duration::from_secs(30), forwarder.1).await.unwrap().unwrap()
+    tokio::time::timeout(Duration::from_secs(30), forwarder.1)
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 /// Produces each payload (key = detection id) and returns, per partition, the offset after the last one.
@@ -86,7 +95,10 @@ async fn produce(bootstrap: &str, payloads: &[(String, String)]) -> BTreeMap<i32
     let mut ends = BTreeMap::new();
     for (key, payload) in payloads {
         let (partition, offset) = producer
-            .send(FutureRecord::to(DETECTIONS).key(key).payload(payload), Duration::from_secs(10))
+            .send(
+                FutureRecord::to(DETECTIONS).key(key).payload(payload),
+                Duration::from_secs(10),
+            )
             .await
             .map(|d| (d.partition, d.offset))
             .unwrap();
@@ -148,27 +160,44 @@ async fn splunk_down_for_30_seconds_loses_nothing_and_duplicates_nothing() {
     payloads.push(json(&poison));
     let ends = produce(&bootstrap, &payloads).await;
 
-    let forwarder = start(forwarder_config(&bootstrap, "fw-outage", &hec.url(), &bulk.url(), 30));
+    let forwarder = start(forwarder_config(
+        &bootstrap,
+        "fw-outage",
+        &hec.url(),
+        &bulk.url(),
+        30,
+    ));
 
     // Elasticsearch is not held back by Splunk being down.
-    wait_until("Elasticsearch has every detection", Duration::from_secs(25), || {
-        bulk_state.docs.lock().unwrap().len() == 150
-    })
+    wait_until(
+        "Elasticsearch has every detection",
+        Duration::from_secs(25),
+        || bulk_state.docs.lock().unwrap().len() == 150,
+    )
     .await;
     assert!(hec_state.detection_ids().is_empty());
     wait_until("Splunk circuit opens", Duration::from_secs(10), || {
-        metrics().forwarder_circuit_open.with_label_values(&["splunk-fw-outage"]).get() == 1
+        metrics()
+            .forwarder_circuit_open
+            .with_label_values(&["splunk-fw-outage"])
+            .get()
+            == 1
     })
     .await;
 
     // 30 seconds of outage, then Splunk comes back.
     let remaining = Duration::from_secs(30).saturating_sub(down_since.elapsed());
     tokio::time::sleep(remaining).await;
-    assert!(hec_state.detection_ids().is_empty(), "nothing reached Splunk while it was down");
+    assert!(
+        hec_state.detection_ids().is_empty(),
+        "nothing reached Splunk while it was down"
+    );
     hec.restart().await;
-    wait_until("Splunk has every detection", Duration::from_secs(30), || {
-        hec_state.detection_ids().len() >= 150
-    })
+    wait_until(
+        "Splunk has every detection",
+        Duration::from_secs(30),
+        || hec_state.detection_ids().len() >= 150,
+    )
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let summary = stop(forwarder).await;
@@ -178,26 +207,58 @@ async fn splunk_down_for_30_seconds_loses_nothing_and_duplicates_nothing() {
     let splunk_ids = hec_state.detection_ids();
     assert_eq!(splunk_ids.len(), 150, "no detection sent to Splunk twice");
     assert_eq!(splunk_ids.into_iter().collect::<HashSet<_>>(), expected);
-    assert_eq!(bulk_state.docs.lock().unwrap().keys().cloned().collect::<HashSet<_>>(), expected);
+    assert_eq!(
+        bulk_state
+            .docs
+            .lock()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<HashSet<_>>(),
+        expected
+    );
     assert!(bulk_state.writes.lock().unwrap().values().all(|n| *n == 1));
-    assert_eq!(metrics().forwarder_circuit_open.with_label_values(&["splunk-fw-outage"]).get(), 0);
+    assert_eq!(
+        metrics()
+            .forwarder_circuit_open
+            .with_label_values(&["splunk-fw-outage"])
+            .get(),
+        0
+    );
 
     assert_eq!(summary.consumed as usize, payloads.len());
     assert_eq!(summary.duplicates, 10);
     assert_eq!(summary.malformed, 1);
     assert_eq!(summary.undelivered_at_shutdown, 0);
-    assert_eq!(summary.committed, ends, "every offset committed, after every sink finished");
+    assert_eq!(
+        summary.committed, ends,
+        "every offset committed, after every sink finished"
+    );
 
     // The malformed message and the poison detection (once per sink) are in the dead-letter topic.
     let letters = read_dead_letters(&bootstrap, 3).await;
-    let origins: HashMap<String, &DeadLetter> = letters.iter().map(|l| (l.origin.clone(), l)).collect();
+    let origins: HashMap<String, &DeadLetter> =
+        letters.iter().map(|l| (l.origin.clone(), l)).collect();
     assert_eq!(letters.len(), 3, "{letters:?}");
-    assert!(origins.keys().any(|o| o.starts_with("loginwatch.detections.v1[")), "{origins:?}");
+    assert!(
+        origins
+            .keys()
+            .any(|o| o.starts_with("loginwatch.detections.v1[")),
+        "{origins:?}"
+    );
     assert!(origins["sink:splunk-fw-outage"].raw.contains(poison.id()));
-    assert!(origins["sink:es-fw-outage"].error.contains("mapper_parsing_exception"));
+    assert!(origins["sink:es-fw-outage"]
+        .error
+        .contains("mapper_parsing_exception"));
 
     // A restart in the same group resumes after the committed offsets: nothing is resent.
-    let again = start(forwarder_config(&bootstrap, "fw-outage", &hec.url(), &bulk.url(), 5));
+    let again = start(forwarder_config(
+        &bootstrap,
+        "fw-outage",
+        &hec.url(),
+        &bulk.url(),
+        5,
+    ));
     tokio::time::sleep(Duration::from_secs(8)).await;
     let summary = stop(again).await;
     assert_eq!(summary.consumed, 0, "{summary:?}");
@@ -217,31 +278,62 @@ async fn shutdown_while_a_sink_is_down_commits_nothing_it_holds_and_a_restart_de
     let detections = samples::many(20);
     let ends = produce(&bootstrap, &detections.iter().map(json).collect::<Vec<_>>()).await;
 
-    let first = start(forwarder_config(&bootstrap, "fw-restart", &hec.url(), &bulk.url(), 1));
-    wait_until("Elasticsearch has every detection", Duration::from_secs(25), || {
-        bulk_state.docs.lock().unwrap().len() == 20
-    })
+    let first = start(forwarder_config(
+        &bootstrap,
+        "fw-restart",
+        &hec.url(),
+        &bulk.url(),
+        1,
+    ));
+    wait_until(
+        "Elasticsearch has every detection",
+        Duration::from_secs(25),
+        || bulk_state.docs.lock().unwrap().len() == 20,
+    )
     .await;
     let summary = stop(first).await;
     assert_eq!(summary.consumed, 20);
-    assert_eq!(summary.undelivered_at_shutdown, 20, "Splunk still held all of them");
+    assert_eq!(
+        summary.undelivered_at_shutdown, 20,
+        "Splunk still held all of them"
+    );
     for (p, end) in &ends {
-        assert!(summary.committed.get(p).is_none_or(|c| c < end), "partition {p} committed past undelivered work: {summary:?}");
+        assert!(
+            summary.committed.get(p).is_none_or(|c| c < end),
+            "partition {p} committed past undelivered work: {summary:?}"
+        );
     }
 
     hec.restart().await;
-    let second = start(forwarder_config(&bootstrap, "fw-restart", &hec.url(), &bulk.url(), 10));
-    wait_until("Splunk has every detection", Duration::from_secs(30), || {
-        hec_state.detection_ids().len() >= 20
-    })
+    let second = start(forwarder_config(
+        &bootstrap,
+        "fw-restart",
+        &hec.url(),
+        &bulk.url(),
+        10,
+    ));
+    wait_until(
+        "Splunk has every detection",
+        Duration::from_secs(30),
+        || hec_state.detection_ids().len() >= 20,
+    )
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let summary = stop(second).await;
-    assert_eq!(summary.consumed, 20, "redelivered from the last committed offsets");
+    assert_eq!(
+        summary.consumed, 20,
+        "redelivered from the last committed offsets"
+    );
     assert_eq!(summary.committed, ends);
     let expected: HashSet<String> = detections.iter().map(|d| d.id().to_string()).collect();
     assert_eq!(hec_state.detection_ids().len(), 20);
-    assert_eq!(hec_state.detection_ids().into_iter().collect::<HashSet<_>>(), expected);
+    assert_eq!(
+        hec_state
+            .detection_ids()
+            .into_iter()
+            .collect::<HashSet<_>>(),
+        expected
+    );
     // Elasticsearch saw the redelivery too, and `create` with `_id` kept one document per id.
     assert!(bulk_state.writes.lock().unwrap().values().all(|n| *n == 1));
     assert_eq!(bulk_state.docs.lock().unwrap().len(), 20);

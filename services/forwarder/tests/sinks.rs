@@ -34,9 +34,18 @@ async fn hec_delivers_batches_confirmed_by_indexer_acks() {
     assert!(run.dead_letters.is_empty());
     let received = state.detection_ids();
     assert_eq!(received.len(), 35, "each detection sent once");
-    assert_eq!(received.iter().cloned().collect::<HashSet<_>>(), ids(&detections));
-    assert!(state.requests.load(Ordering::SeqCst) >= 4, "35 detections in batches of at most 10");
-    assert!(state.ack_polls.load(Ordering::SeqCst) >= 4, "every batch waited for its ack");
+    assert_eq!(
+        received.iter().cloned().collect::<HashSet<_>>(),
+        ids(&detections)
+    );
+    assert!(
+        state.requests.load(Ordering::SeqCst) >= 4,
+        "35 detections in batches of at most 10"
+    );
+    assert!(
+        state.ack_polls.load(Ordering::SeqCst) >= 4,
+        "every batch waited for its ack"
+    );
     let first = &state.events.lock().unwrap()[0];
     assert_eq!(first["index"], "security");
     assert_eq!(first["host"], "fw-test");
@@ -65,11 +74,25 @@ async fn hec_5xx_then_recovery_delivers_everything_once() {
     let detections = samples::many(20);
     let run = run_worker(&config, &detections, Duration::from_secs(20)).await;
     assert_eq!(run.acks.len(), 20);
-    assert!(run.dead_letters.is_empty(), "503 is never the detection's fault");
-    assert_eq!(state.faults.unavailable.load(Ordering::SeqCst), 0, "the 503s were served");
+    assert!(
+        run.dead_letters.is_empty(),
+        "503 is never the detection's fault"
+    );
+    assert_eq!(
+        state.faults.unavailable.load(Ordering::SeqCst),
+        0,
+        "the 503s were served"
+    );
     let received = state.detection_ids();
-    assert_eq!(received.len(), 20, "503 means not indexed: nothing duplicated");
-    assert_eq!(received.into_iter().collect::<HashSet<_>>(), ids(&detections));
+    assert_eq!(
+        received.len(),
+        20,
+        "503 means not indexed: nothing duplicated"
+    );
+    assert_eq!(
+        received.into_iter().collect::<HashSet<_>>(),
+        ids(&detections)
+    );
 }
 
 #[tokio::test]
@@ -96,9 +119,21 @@ async fn hec_poison_item_goes_to_dead_letter_and_the_rest_of_its_batch_is_delive
     let dl = &run.dead_letters[0];
     assert_eq!(dl.origin, "sink:splunk");
     assert_eq!(dl.service, "forwarder");
-    assert!(dl.error.contains("400") && dl.error.contains("Invalid data format"), "{}", dl.error);
-    assert!(dl.raw.contains(detections[3].id()), "the whole detection is kept");
-    let dead: Vec<_> = run.acks.iter().filter(|a| a.dead_lettered).map(|a| a.detection_id.clone()).collect();
+    assert!(
+        dl.error.contains("400") && dl.error.contains("Invalid data format"),
+        "{}",
+        dl.error
+    );
+    assert!(
+        dl.raw.contains(detections[3].id()),
+        "the whole detection is kept"
+    );
+    let dead: Vec<_> = run
+        .acks
+        .iter()
+        .filter(|a| a.dead_lettered)
+        .map(|a| a.detection_id.clone())
+        .collect();
     assert_eq!(dead, vec![detections[3].id().to_string()]);
     let mut expected = ids(&detections);
     expected.remove(detections[3].id());
@@ -124,7 +159,10 @@ async fn hec_down_then_back_loses_nothing() {
     };
     assert_eq!(run.acks.len(), 12);
     assert!(run.dead_letters.is_empty());
-    assert_eq!(state.detection_ids().into_iter().collect::<HashSet<_>>(), ids(&detections));
+    assert_eq!(
+        state.detection_ids().into_iter().collect::<HashSet<_>>(),
+        ids(&detections)
+    );
     assert_eq!(state.detection_ids().len(), 12);
 }
 
@@ -140,24 +178,45 @@ async fn bulk_per_item_statuses_retry_429_and_dead_letter_mapping_errors() {
     let mut detections = samples::many(30);
     detections[7] = poisoned(detections[7].clone());
     for d in &detections[10..13] {
-        state.throttle_once.lock().unwrap().insert(d.id().to_string());
+        state
+            .throttle_once
+            .lock()
+            .unwrap()
+            .insert(d.id().to_string());
     }
     let config = sink_config(&bulk_toml(&server.url(), ""));
     let run = run_worker(&config, &detections, Duration::from_secs(20)).await;
 
     assert_eq!(run.acks.len(), 30);
     assert_eq!(run.dead_letters.len(), 1);
-    assert!(run.dead_letters[0].error.contains("mapper_parsing_exception"), "{}", run.dead_letters[0].error);
+    assert!(
+        run.dead_letters[0]
+            .error
+            .contains("mapper_parsing_exception"),
+        "{}",
+        run.dead_letters[0].error
+    );
     assert!(run.dead_letters[0].raw.contains(detections[7].id()));
-    assert!(state.throttle_once.lock().unwrap().is_empty(), "the 429 items were retried");
+    assert!(
+        state.throttle_once.lock().unwrap().is_empty(),
+        "the 429 items were retried"
+    );
     let docs = state.docs.lock().unwrap();
     assert_eq!(docs.len(), 29);
-    for d in detections.iter().enumerate().filter(|(i, _)| *i != 7).map(|(_, d)| d) {
+    for d in detections
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 7)
+        .map(|(_, d)| d)
+    {
         let doc = &docs[d.id()];
         assert_eq!(doc["event"]["id"], d.id(), "_id is the detection id");
         assert_eq!(doc["rule"]["category"], d.rule.category.as_str());
     }
-    assert!(state.writes.lock().unwrap().values().all(|n| *n == 1), "no document written twice");
+    assert!(
+        state.writes.lock().unwrap().values().all(|n| *n == 1),
+        "no document written twice"
+    );
 }
 
 #[tokio::test]
@@ -182,12 +241,22 @@ async fn bulk_5xx_then_recovery_and_redelivery_is_not_duplicated() {
 async fn bulk_item_failing_every_attempt_is_dead_lettered_after_max_attempts() {
     let (server, state) = bulk_server().await;
     let detections = samples::many(4);
-    state.always_fail.lock().unwrap().insert(detections[1].id().to_string());
+    state
+        .always_fail
+        .lock()
+        .unwrap()
+        .insert(detections[1].id().to_string());
     let config = sink_config(&bulk_toml(&server.url(), ""));
     let run = run_worker(&config, &detections, Duration::from_secs(20)).await;
     assert_eq!(run.acks.len(), 4);
     assert_eq!(run.dead_letters.len(), 1);
-    assert!(run.dead_letters[0].error.contains("gave up after 3 attempts"), "{}", run.dead_letters[0].error);
+    assert!(
+        run.dead_letters[0]
+            .error
+            .contains("gave up after 3 attempts"),
+        "{}",
+        run.dead_letters[0].error
+    );
     assert_eq!(state.docs.lock().unwrap().len(), 3);
 }
 
@@ -195,12 +264,17 @@ async fn bulk_item_failing_every_attempt_is_dead_lettered_after_max_attempts() {
 async fn bulk_whole_request_429_is_retried() {
     let (server, state) = bulk_server().await;
     state.faults.throttled.store(2, Ordering::SeqCst);
-    let config = sink_config(&bulk_toml(&server.url(), "action = \"index\"\nformat = \"ocsf\"\n"));
+    let config = sink_config(&bulk_toml(
+        &server.url(),
+        "action = \"index\"\nformat = \"ocsf\"\n",
+    ));
     let detections = samples::many(5);
     let run = run_worker(&config, &detections, Duration::from_secs(10)).await;
     assert_eq!(run.acks.len(), 5);
     let docs = state.docs.lock().unwrap();
-    assert!(docs.values().all(|d| d["class_uid"] == 2004 && d["finding_info"]["uid"].is_string()));
+    assert!(docs
+        .values()
+        .all(|d| d["class_uid"] == 2004 && d["finding_info"]["uid"].is_string()));
     assert_eq!(docs.len(), 5);
 }
 
@@ -224,20 +298,39 @@ fn assert_cef_matches(parsed: &[SyslogCef], detections: &[Detection]) {
         assert_eq!(m.extension["msg"], d.message, "CEF escaping round-trips");
         assert_eq!(m.extension["cat"], d.rule.category.as_str());
         assert_eq!(m.extension["cnt"], d.loginwatch.count.to_string());
-        assert_eq!(m.extension["rt"], d.timestamp.timestamp_millis().to_string());
-        assert_eq!(m.extension.get("suser"), d.user.as_ref().and_then(|u| u.name.as_ref()));
-        assert_eq!(m.extension.get("cs3"), d.salesforce.login.application.as_ref());
+        assert_eq!(
+            m.extension["rt"],
+            d.timestamp.timestamp_millis().to_string()
+        );
+        assert_eq!(
+            m.extension.get("suser"),
+            d.user.as_ref().and_then(|u| u.name.as_ref())
+        );
+        assert_eq!(
+            m.extension.get("cs3"),
+            d.salesforce.login.application.as_ref()
+        );
         assert_eq!(m.hostname, "fw-test");
         assert_eq!(m.msgid, d.rule.category.as_str());
-        assert_eq!(m.pri, 10 * 8 + loginwatch_forwarder::render::syslog_severity(d.loginwatch.severity) as u16);
+        assert_eq!(
+            m.pri,
+            10 * 8 + loginwatch_forwarder::render::syslog_severity(d.loginwatch.severity) as u16
+        );
     }
 }
 
 #[tokio::test]
 async fn syslog_tcp_octet_counting_carries_parseable_cef() {
     let server = TcpSyslogServer::start(true).await;
-    let config = sink_config(&syslog_toml(&server.addr.to_string(), "tcp", "octet_counting"));
-    let detections: Vec<Detection> = Category::ALL.iter().map(|c| samples::detection(*c)).collect();
+    let config = sink_config(&syslog_toml(
+        &server.addr.to_string(),
+        "tcp",
+        "octet_counting",
+    ));
+    let detections: Vec<Detection> = Category::ALL
+        .iter()
+        .map(|c| samples::detection(*c))
+        .collect();
     let run = run_worker(&config, &detections, Duration::from_secs(10)).await;
     assert_eq!(run.acks.len(), 10);
     // Delivered means written and flushed; give the receiver a moment to read.
@@ -260,7 +353,10 @@ async fn syslog_tcp_newline_framing_reconnects_after_the_receiver_restarts() {
         sink: loginwatch_forwarder::sink::Sink::from_config(0, &config).unwrap(),
         batch: config.batch.clone(),
         retry: config.retry.clone(),
-        breaker: loginwatch_forwarder::worker::CircuitBreaker::new(&config.circuit_breaker, &config.name),
+        breaker: loginwatch_forwarder::worker::CircuitBreaker::new(
+            &config.circuit_breaker,
+            &config.name,
+        ),
         dead_letters: loginwatch_forwarder::worker::DeadLetters::Channel(dl_tx),
         acks: ack_tx,
     };
@@ -282,7 +378,10 @@ async fn syslog_tcp_newline_framing_reconnects_after_the_receiver_restarts() {
     };
     send(first.clone()).await;
     for _ in 0..5 {
-        tokio::time::timeout(Duration::from_secs(10), ack_rx.recv()).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), ack_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
     }
     wait_for(|| server.messages.lock().unwrap().len() == 5).await;
     server.stop().await;
@@ -294,21 +393,34 @@ async fn syslog_tcp_newline_framing_reconnects_after_the_receiver_restarts() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     server.restart().await;
     for _ in 0..second.len() {
-        tokio::time::timeout(Duration::from_secs(15), ack_rx.recv()).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(15), ack_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
     }
     sender.await.unwrap();
     wait_for(|| server.messages.lock().unwrap().len() >= 12).await;
     task.abort();
     let all: Vec<Detection> = first.into_iter().chain(second).collect();
     assert_cef_matches(&server.parsed(), &all);
-    assert!(server.connections.load(Ordering::SeqCst) >= 2, "reconnected");
+    assert!(
+        server.connections.load(Ordering::SeqCst) >= 2,
+        "reconnected"
+    );
 }
 
 #[tokio::test]
 async fn syslog_udp_one_message_per_datagram() {
     let server = UdpSyslogServer::start().await;
-    let config = sink_config(&syslog_toml(&server.addr.to_string(), "udp", "octet_counting"));
-    let detections: Vec<Detection> = Category::ALL.iter().map(|c| samples::detection(*c)).collect();
+    let config = sink_config(&syslog_toml(
+        &server.addr.to_string(),
+        "udp",
+        "octet_counting",
+    ));
+    let detections: Vec<Detection> = Category::ALL
+        .iter()
+        .map(|c| samples::detection(*c))
+        .collect();
     let run = run_worker(&config, &detections, Duration::from_secs(10)).await;
     assert_eq!(run.acks.len(), 10);
     wait_for(|| server.messages.lock().unwrap().len() == 10).await;
@@ -331,12 +443,23 @@ async fn webhook_signed_5xx_429_recovery_and_poison() {
     detections[4] = poisoned(detections[4].clone());
     let run = run_worker(&config, &detections, Duration::from_secs(20)).await;
     assert_eq!(run.acks.len(), 9);
-    assert_eq!(state.bad_signatures.load(Ordering::SeqCst), 0, "every request carried a valid HMAC");
+    assert_eq!(
+        state.bad_signatures.load(Ordering::SeqCst),
+        0,
+        "every request carried a valid HMAC"
+    );
     assert_eq!(run.dead_letters.len(), 1);
-    assert!(run.dead_letters[0].error.contains("422"), "{}", run.dead_letters[0].error);
+    assert!(
+        run.dead_letters[0].error.contains("422"),
+        "{}",
+        run.dead_letters[0].error
+    );
     let received = state.received.lock().unwrap();
     assert_eq!(received.len(), 8);
-    let got: HashSet<String> = received.iter().map(|v| v["event"]["id"].as_str().unwrap().to_string()).collect();
+    let got: HashSet<String> = received
+        .iter()
+        .map(|v| v["event"]["id"].as_str().unwrap().to_string())
+        .collect();
     let mut expected = ids(&detections);
     expected.remove(detections[4].id());
     assert_eq!(got, expected);

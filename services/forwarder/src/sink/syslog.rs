@@ -143,7 +143,7 @@ impl SyslogSink {
             // A syslog receiver never talks back: readable means closed (EOF) or broken.
             let mut probe = [0u8; 64];
             if let Some(r) = stream.read(&mut probe).now_or_never() {
-                tracing::debug!(address = %self.address, result = ?r.map(|n| n), "syslog receiver closed the connection; reconnecting");
+                tracing::debug!(address = %self.address, result = ?r, "syslog receiver closed the connection; reconnecting");
                 self.stream = None;
             }
         }

@@ -127,7 +127,13 @@ impl HecState {
             .lock()
             .unwrap()
             .iter()
-            .map(|e| e["event"]["event"]["id"].as_str().or(e["event"]["finding_info"]["uid"].as_str()).unwrap().to_string())
+            .map(|e| {
+                e["event"]["event"]["id"]
+                    .as_str()
+                    .or(e["event"]["finding_info"]["uid"].as_str())
+                    .unwrap()
+                    .to_string()
+            })
             .collect()
     }
 }
@@ -138,37 +144,68 @@ fn hec_reply(status: StatusCode, body: Value) -> Response {
 
 async fn hec_event(State(s): State<Arc<HecState>>, headers: HeaderMap, body: String) -> Response {
     s.requests.fetch_add(1, Ordering::SeqCst);
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Splunk {HEC_TOKEN}")) {
-        return hec_reply(StatusCode::UNAUTHORIZED, json!({"text": "Invalid token", "code": 4}));
+    if headers.get("authorization").and_then(|v| v.to_str().ok())
+        != Some(&format!("Splunk {HEC_TOKEN}"))
+    {
+        return hec_reply(
+            StatusCode::UNAUTHORIZED,
+            json!({"text": "Invalid token", "code": 4}),
+        );
     }
     if s.require_channel && headers.get("x-splunk-request-channel").is_none() {
-        return hec_reply(StatusCode::BAD_REQUEST, json!({"text": "Data channel is missing", "code": 10}));
+        return hec_reply(
+            StatusCode::BAD_REQUEST,
+            json!({"text": "Data channel is missing", "code": 10}),
+        );
     }
     if take_one(&s.faults.unavailable) {
-        return hec_reply(StatusCode::SERVICE_UNAVAILABLE, json!({"text": "Server is busy", "code": 9}));
+        return hec_reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"text": "Server is busy", "code": 9}),
+        );
     }
     if take_one(&s.faults.throttled) {
-        return hec_reply(StatusCode::TOO_MANY_REQUESTS, json!({"text": "Server is busy", "code": 9}));
+        return hec_reply(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"text": "Server is busy", "code": 9}),
+        );
     }
     let mut envelopes = Vec::new();
-    for (i, item) in serde_json::Deserializer::from_str(&body).into_iter::<Value>().enumerate() {
+    for (i, item) in serde_json::Deserializer::from_str(&body)
+        .into_iter::<Value>()
+        .enumerate()
+    {
         let Ok(envelope) = item else {
-            return hec_reply(StatusCode::BAD_REQUEST, json!({"text": "Invalid data format", "code": 6, "invalid-event-number": i}));
+            return hec_reply(
+                StatusCode::BAD_REQUEST,
+                json!({"text": "Invalid data format", "code": 6, "invalid-event-number": i}),
+            );
         };
         let required = ["time", "host", "source", "sourcetype", "event", "fields"];
-        if required.iter().any(|k| envelope.get(k).is_none()) || envelope.to_string().contains(POISON) {
-            return hec_reply(StatusCode::BAD_REQUEST, json!({"text": "Invalid data format", "code": 6, "invalid-event-number": i}));
+        if required.iter().any(|k| envelope.get(k).is_none())
+            || envelope.to_string().contains(POISON)
+        {
+            return hec_reply(
+                StatusCode::BAD_REQUEST,
+                json!({"text": "Invalid data format", "code": 6, "invalid-event-number": i}),
+            );
         }
         envelopes.push(envelope);
     }
     if envelopes.is_empty() {
-        return hec_reply(StatusCode::BAD_REQUEST, json!({"text": "No data", "code": 5}));
+        return hec_reply(
+            StatusCode::BAD_REQUEST,
+            json!({"text": "No data", "code": 5}),
+        );
     }
     s.events.lock().unwrap().extend(envelopes);
     if s.require_channel {
         let id = s.next_ack.fetch_add(1, Ordering::SeqCst);
         s.acks.lock().unwrap().insert(id, 0);
-        hec_reply(StatusCode::OK, json!({"text": "Success", "code": 0, "ackId": id}))
+        hec_reply(
+            StatusCode::OK,
+            json!({"text": "Success", "code": 0, "ackId": id}),
+        )
     } else {
         hec_reply(StatusCode::OK, json!({"text": "Success", "code": 0}))
     }
@@ -181,11 +218,19 @@ async fn hec_ack(
     Json(body): Json<Value>,
 ) -> Response {
     s.ack_polls.fetch_add(1, Ordering::SeqCst);
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Splunk {HEC_TOKEN}")) {
-        return hec_reply(StatusCode::UNAUTHORIZED, json!({"text": "Invalid token", "code": 4}));
+    if headers.get("authorization").and_then(|v| v.to_str().ok())
+        != Some(&format!("Splunk {HEC_TOKEN}"))
+    {
+        return hec_reply(
+            StatusCode::UNAUTHORIZED,
+            json!({"text": "Invalid token", "code": 4}),
+        );
     }
     if headers.get("x-splunk-request-channel").is_none() && !q.contains_key("channel") {
-        return hec_reply(StatusCode::BAD_REQUEST, json!({"text": "Data channel is missing", "code": 10}));
+        return hec_reply(
+            StatusCode::BAD_REQUEST,
+            json!({"text": "Data channel is missing", "code": 10}),
+        );
     }
     let mut acks = s.acks.lock().unwrap();
     let mut out = serde_json::Map::new();
@@ -235,36 +280,72 @@ pub struct BulkState {
 async fn bulk(State(s): State<Arc<BulkState>>, headers: HeaderMap, body: String) -> Response {
     s.requests.fetch_add(1, Ordering::SeqCst);
     if headers.get("content-type").and_then(|v| v.to_str().ok()) != Some("application/x-ndjson") {
-        return (StatusCode::NOT_ACCEPTABLE, "Content-Type must be application/x-ndjson").into_response();
+        return (
+            StatusCode::NOT_ACCEPTABLE,
+            "Content-Type must be application/x-ndjson",
+        )
+            .into_response();
     }
     if take_one(&s.faults.unavailable) {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": {"type": "cluster_block_exception"}, "status": 503}))).into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": {"type": "cluster_block_exception"}, "status": 503})),
+        )
+            .into_response();
     }
     if take_one(&s.faults.throttled) {
-        return (StatusCode::TOO_MANY_REQUESTS, Json(json!({"error": {"type": "es_rejected_execution_exception"}, "status": 429}))).into_response();
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(json!({"error": {"type": "es_rejected_execution_exception"}, "status": 429})),
+        )
+            .into_response();
     }
     let lines: Vec<&str> = body.lines().filter(|l| !l.trim().is_empty()).collect();
-    if lines.len() % 2 != 0 {
+    if !lines.len().is_multiple_of(2) {
         return (StatusCode::BAD_REQUEST, Json(json!({"error": {"type": "illegal_argument_exception", "reason": "The bulk request must be terminated by a newline"}}))).into_response();
     }
     let mut items = Vec::new();
     let mut errors = false;
     for pair in lines.chunks(2) {
         let action: Value = serde_json::from_str(pair[0]).unwrap();
-        let (op, meta) = action.as_object().unwrap().iter().next().map(|(k, v)| (k.clone(), v.clone())).unwrap();
+        let (op, meta) = action
+            .as_object()
+            .unwrap()
+            .iter()
+            .next()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .unwrap();
         let id = meta["_id"].as_str().unwrap().to_string();
         let index = meta["_index"].as_str().unwrap().to_string();
         let doc: Value = serde_json::from_str(pair[1]).unwrap();
         let (status, error) = if pair[1].contains(POISON) {
-            (400, Some(json!({"type": "mapper_parsing_exception", "reason": "failed to parse field [source.ip] of type [ip]"})))
+            (
+                400,
+                Some(
+                    json!({"type": "mapper_parsing_exception", "reason": "failed to parse field [source.ip] of type [ip]"}),
+                ),
+            )
         } else if s.always_fail.lock().unwrap().contains(&id) {
-            (500, Some(json!({"type": "shard_failure", "reason": "simulated shard failure"})))
+            (
+                500,
+                Some(json!({"type": "shard_failure", "reason": "simulated shard failure"})),
+            )
         } else if s.throttle_once.lock().unwrap().remove(&id) {
-            (429, Some(json!({"type": "es_rejected_execution_exception", "reason": "rejected execution of coordinating operation"})))
+            (
+                429,
+                Some(
+                    json!({"type": "es_rejected_execution_exception", "reason": "rejected execution of coordinating operation"}),
+                ),
+            )
         } else {
             let mut docs = s.docs.lock().unwrap();
             if op == "create" && docs.contains_key(&id) {
-                (409, Some(json!({"type": "version_conflict_engine_exception", "reason": format!("[{id}]: version conflict, document already exists")})))
+                (
+                    409,
+                    Some(
+                        json!({"type": "version_conflict_engine_exception", "reason": format!("[{id}]: version conflict, document already exists")}),
+                    ),
+                )
             } else {
                 docs.insert(id.clone(), doc);
                 *s.writes.lock().unwrap().entry(id.clone()).or_insert(0) += 1;
@@ -283,7 +364,9 @@ async fn bulk(State(s): State<Arc<BulkState>>, headers: HeaderMap, body: String)
 
 pub async fn bulk_server() -> (HttpServer, Arc<BulkState>) {
     let state = Arc::new(BulkState::default());
-    let router = Router::new().route("/_bulk", post(bulk)).with_state(state.clone());
+    let router = Router::new()
+        .route("/_bulk", post(bulk))
+        .with_state(state.clone());
     (HttpServer::start(router).await, state)
 }
 
@@ -335,7 +418,9 @@ async fn webhook(State(s): State<Arc<WebhookState>>, headers: HeaderMap, body: B
 
 pub async fn webhook_server() -> (HttpServer, Arc<WebhookState>) {
     let state = Arc::new(WebhookState::default());
-    let router = Router::new().route("/hooks/loginwatch", post(webhook)).with_state(state.clone());
+    let router = Router::new()
+        .route("/hooks/loginwatch", post(webhook))
+        .with_state(state.clone());
     (HttpServer::start(router).await, state)
 }
 
@@ -408,11 +493,18 @@ pub fn parse_cef_extension(ext: &str) -> BTreeMap<String, String> {
             _ => i += 1,
         }
     }
-    let key_start = |eq: usize| chars[..eq].iter().rposition(|c| *c == ' ').map_or(0, |p| p + 1);
+    let key_start = |eq: usize| {
+        chars[..eq]
+            .iter()
+            .rposition(|c| *c == ' ')
+            .map_or(0, |p| p + 1)
+    };
     let mut out = BTreeMap::new();
     for (n, &eq) in eqs.iter().enumerate() {
         let key: String = chars[key_start(eq)..eq].iter().collect();
-        let end = eqs.get(n + 1).map_or(chars.len(), |&next| key_start(next).saturating_sub(1));
+        let end = eqs
+            .get(n + 1)
+            .map_or(chars.len(), |&next| key_start(next).saturating_sub(1));
         let raw: String = chars[eq + 1..end].iter().collect();
         let mut value = String::new();
         let mut it = raw.chars();
@@ -457,8 +549,12 @@ impl TcpSyslogServer {
     }
 
     fn accept(&self, listener: TcpListener) {
-        let (messages, tasks, connections, octet) =
-            (self.messages.clone(), self.tasks.clone(), self.connections.clone(), self.octet_counting);
+        let (messages, tasks, connections, octet) = (
+            self.messages.clone(),
+            self.tasks.clone(),
+            self.connections.clone(),
+            self.octet_counting,
+        );
         let acceptor = tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
                 connections.fetch_add(1, Ordering::SeqCst);
@@ -471,7 +567,10 @@ impl TcpSyslogServer {
                             if reader.read_until(b' ', &mut len).await.unwrap_or(0) == 0 {
                                 return;
                             }
-                            let n: usize = std::str::from_utf8(&len[..len.len() - 1]).unwrap().parse().expect("octet count");
+                            let n: usize = std::str::from_utf8(&len[..len.len() - 1])
+                                .unwrap()
+                                .parse()
+                                .expect("octet count");
                             let mut buf = vec![0; n];
                             if reader.read_exact(&mut buf).await.is_err() {
                                 return;
@@ -513,7 +612,12 @@ impl TcpSyslogServer {
     }
 
     pub fn parsed(&self) -> Vec<SyslogCef> {
-        self.messages.lock().unwrap().iter().map(|m| parse_syslog_cef(m)).collect()
+        self.messages
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| parse_syslog_cef(m))
+            .collect()
     }
 }
 
@@ -532,14 +636,25 @@ impl UdpSyslogServer {
         let task = tokio::spawn(async move {
             let mut buf = vec![0u8; 65536];
             while let Ok(n) = socket.recv(&mut buf).await {
-                sink.lock().unwrap().push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                sink.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
             }
         });
-        UdpSyslogServer { addr, messages, task }
+        UdpSyslogServer {
+            addr,
+            messages,
+            task,
+        }
     }
 
     pub fn parsed(&self) -> Vec<SyslogCef> {
-        self.messages.lock().unwrap().iter().map(|m| parse_syslog_cef(m)).collect()
+        self.messages
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| parse_syslog_cef(m))
+            .collect()
     }
 }
 
@@ -567,7 +682,11 @@ pub fn sink_config(toml: &str) -> SinkConfig {
 
 /// Feeds `detections` to a worker for `config`, waits until every one is acknowledged (delivered
 /// or dead-lettered) or `timeout` passes, and returns what happened.
-pub async fn run_worker(config: &SinkConfig, detections: &[Detection], timeout: Duration) -> WorkerRun {
+pub async fn run_worker(
+    config: &SinkConfig,
+    detections: &[Detection],
+    timeout: Duration,
+) -> WorkerRun {
     let (ack_tx, mut ack_rx) = mpsc::unbounded_channel();
     let (dl_tx, mut dl_rx) = mpsc::unbounded_channel();
     let (tx, rx) = mpsc::channel(config.batch.queue_capacity);
