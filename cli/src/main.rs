@@ -23,6 +23,11 @@ enum Command {
         #[arg(long)]
         config: Option<std::path::PathBuf>,
     },
+    /// Poll LoginHistory and stream LoginEventStream from the configured orgs into Kafka (the ingester service).
+    Ingest {
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
     /// Run the simulated Salesforce org (OAuth, REST query, CometD, EventLogFile) with labelled incidents.
     Sfsim {
         #[arg(long)]
@@ -42,6 +47,10 @@ fn main() -> anyhow::Result<()> {
         Command::Forward { config } => {
             loginwatch_shared::runtime::init_logging();
             tokio::runtime::Runtime::new()?.block_on(loginwatch_forwarder::app::serve(config.as_deref()))
+        }
+        Command::Ingest { config } => {
+            loginwatch_shared::runtime::init_logging();
+            tokio::runtime::Runtime::new()?.block_on(loginwatch_ingester::run_until_signal(config.as_deref()))
         }
         Command::Sfsim { config } => {
             loginwatch_shared::runtime::init_logging();
