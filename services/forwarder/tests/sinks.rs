@@ -474,3 +474,68 @@ async fn wait_for(mut cond: impl FnMut() -> bool) {
     }
     assert!(cond(), "condition not reached within 5 s");
 }
+
+fn tls_toml(addr: &str, tls: &str) -> String {
+    format!(
+        "[[sinks]]\nname = \"siem-tls\"\ntype = \"syslog\"\naddress = \"{addr}\"\nprotocol = \"tls\"\nhost = \"fw-test\"\nbatch = {{ max_events = 5, linger_ms = 10 }}\n{FAST_RETRY}tls = {{ {tls} }}\n"
+    )
+}
+
+#[tokio::test]
+async fn syslog_tls_verifies_the_server_against_the_ca_file() {
+    let server = TlsSyslogServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &server.ca_pem).unwrap();
+    let config = sink_config(&tls_toml(
+        &server.addr.to_string(),
+        &format!(
+            "ca_file = \"{}\", server_name = \"localhost\"",
+            ca.display()
+        ),
+    ));
+    let detections: Vec<Detection> = Category::ALL
+        .iter()
+        .map(|c| samples::detection(*c))
+        .collect();
+    let run = run_worker(&config, &detections, Duration::from_secs(10)).await;
+    assert_eq!(run.acks.len(), 10);
+    wait_for(|| server.messages.lock().unwrap().len() == 10).await;
+    let parsed: Vec<SyslogCef> = server
+        .messages
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| parse_syslog_cef(m))
+        .collect();
+    assert_cef_matches(&parsed, &detections);
+}
+
+#[tokio::test]
+async fn syslog_tls_refuses_an_untrusted_server_and_keeps_the_detections() {
+    let server = TlsSyslogServer::start().await;
+    // No ca_file: the Mozilla roots do not trust a self-signed certificate.
+    let config = sink_config(&tls_toml(
+        &server.addr.to_string(),
+        "server_name = \"localhost\"",
+    ));
+    let run = run_worker(&config, &samples::many(3), Duration::from_secs(2)).await;
+    assert!(
+        run.acks.is_empty(),
+        "nothing confirmed to an unverified server"
+    );
+    assert!(
+        run.dead_letters.is_empty(),
+        "a TLS failure is not the detection's fault"
+    );
+    assert!(server.messages.lock().unwrap().is_empty());
+    assert!(server.handshake_failures.load(Ordering::SeqCst) >= 1);
+
+    // insecure_skip_verify connects anyway (and logs a loud warning).
+    let config = sink_config(&tls_toml(
+        &server.addr.to_string(),
+        "insecure_skip_verify = true",
+    ));
+    let run = run_worker(&config, &samples::many(3), Duration::from_secs(10)).await;
+    assert_eq!(run.acks.len(), 3);
+}

@@ -740,3 +740,77 @@ pub fn poisoned(mut d: Detection) -> Detection {
     d.message = format!("{POISON} {}", d.message);
     d
 }
+
+// ---------------------------------------------------------------------------------------------
+// Syslog over TLS (RFC 5425) with a self-signed certificate for `localhost`
+
+pub struct TlsSyslogServer {
+    pub addr: SocketAddr,
+    pub messages: Arc<Mutex<Vec<String>>>,
+    /// PEM of the server's self-signed certificate (the CA file a client must trust).
+    pub ca_pem: String,
+    pub handshake_failures: Arc<AtomicU64>,
+    task: JoinHandle<()>,
+}
+
+impl TlsSyslogServer {
+    pub async fn start() -> TlsSyslogServer {
+        use tokio_rustls::rustls;
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let key = rustls_pki_types::PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key.into())
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let messages: Arc<Mutex<Vec<String>>> = Arc::default();
+        let handshake_failures: Arc<AtomicU64> = Arc::default();
+        let (sink, failures) = (messages.clone(), handshake_failures.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let (acceptor, sink, failures) = (acceptor.clone(), sink.clone(), failures.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(socket).await else {
+                        failures.fetch_add(1, Ordering::SeqCst);
+                        return;
+                    };
+                    let mut reader = BufReader::new(tls);
+                    loop {
+                        let mut len = Vec::new();
+                        if reader.read_until(b' ', &mut len).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let n: usize = std::str::from_utf8(&len[..len.len() - 1])
+                            .unwrap()
+                            .parse()
+                            .unwrap();
+                        let mut buf = vec![0; n];
+                        if reader.read_exact(&mut buf).await.is_err() {
+                            return;
+                        }
+                        sink.lock().unwrap().push(String::from_utf8(buf).unwrap());
+                    }
+                });
+            }
+        });
+        TlsSyslogServer {
+            addr,
+            messages,
+            ca_pem: certified.cert.pem(),
+            handshake_failures,
+            task,
+        }
+    }
+}
+
+impl Drop for TlsSyslogServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
