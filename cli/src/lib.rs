@@ -9,3 +9,4 @@ pub mod report;
 pub mod engine;
 pub mod scan;
 pub mod rules_cmd;
+pub mod demo;

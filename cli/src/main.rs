@@ -12,7 +12,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the whole pipeline in one process against a simulated org.
-    Demo,
+    Demo(loginwatch::demo::DemoArgs),
     /// Audit exports (LoginHistory JSON, Setup CSV, EventLogFile CSV) with the rules; exit 0 clean, 1 findings, 2 errors.
     Scan(loginwatch::scan::ScanArgs),
     /// The rule library: list, run the recorded tests, explain one rule.
@@ -20,6 +20,11 @@ enum Command {
     /// Deliver detections from Kafka to the configured SIEM sinks (Splunk HEC, Elasticsearch, syslog CEF, webhook, terminal).
     Forward {
         /// TOML config file; every key can be overridden by LOGINWATCH_* environment variables.
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
+    /// Evaluate the rules over loginwatch.logins.v1 and produce detections (the analyzer service).
+    Analyze {
         #[arg(long)]
         config: Option<std::path::PathBuf>,
     },
@@ -38,15 +43,18 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Demo => {
-            eprintln!("loginwatch demo: not yet built");
-            std::process::exit(2);
-        }
+        Command::Demo(args) => std::process::exit(loginwatch::demo::run(args)),
         Command::Scan(args) => std::process::exit(loginwatch::scan::run(args)),
         Command::Rules(args) => std::process::exit(loginwatch::rules_cmd::run(args)),
         Command::Forward { config } => {
             loginwatch_shared::runtime::init_logging();
             tokio::runtime::Runtime::new()?.block_on(loginwatch_forwarder::app::serve(config.as_deref()))
+        }
+        Command::Analyze { config } => {
+            loginwatch_shared::runtime::init_logging();
+            tokio::runtime::Runtime::new()?
+                .block_on(loginwatch_analyzer::service::run_from_config(config.as_deref()))
+                .map_err(Into::into)
         }
         Command::Ingest { config } => {
             loginwatch_shared::runtime::init_logging();
