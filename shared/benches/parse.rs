@@ -18,7 +18,7 @@ const COUNTRIES: [&str; 4] = ["US", "DE", "GB", "IN"];
 const CITIES: [&str; 4] = ["Ashburn", "Frankfurt am Main", "London", "Mumbai"];
 
 fn id(prefix: &str, n: usize) -> String {
-    let base = format!("{prefix}{:0>12}", format!("{n:X}"));
+    let base = format!("{prefix}{:0>9}", format!("{n:X}"));
     loginwatch_shared::ids::to_18(&base).expect("generated ids are valid")
 }
 
