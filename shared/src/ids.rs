@@ -123,6 +123,7 @@ mod tests {
     fn converts_the_ids_of_the_reference_elf_row() {
         // USER_ID / USER_ID_DERIVED pair from the observed EventLogFile row.
         assert_eq!(to_18("0055j00000AT6I1").unwrap(), "0055j00000AT6I1AAL");
+        // `00D5j` → bit 2 (D) = 4 → E; `00000` → A; `DgAYG` → bits 0,2,3,4 = 29 → 3.
         assert_eq!(to_18("00D5j00000DgAYG").unwrap(), "00D5j00000DgAYGEA3");
     }
 

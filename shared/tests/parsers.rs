@@ -356,6 +356,37 @@ mod login_history_pages {
     }
 
     #[test]
+    fn wrong_shapes_inside_a_record_are_record_errors() {
+        let body = page(json!([
+            {"Id": "0Ya5j00003k2scQCAQ", "LoginTime": "2026-11-02T14:03:11.000+0000", "LoginGeo": "Berlin"},
+            {"Id": "0Ya5j00003k2scRCAQ", "LoginTime": "2026-11-02T14:03:11.000+0000",
+             "LoginGeo": {"City": "Berlin", "Latitude": "north", "Longitude": 13.4}},
+            {"Id": "0Ya5j00003k2scSCAQ", "LoginTime": "2026-11-02T14:03:11.000+0000",
+             "LoginGeo": {"City": "Berlin", "Latitude": "52.52", "Longitude": 13.405}}
+        ]));
+        let page = login_history::parse_page(&body, &ctx()).unwrap();
+        assert_eq!(page.events.len(), 1);
+        assert_eq!(
+            page.events[0].latitude,
+            Some(52.52),
+            "numeric strings are numbers"
+        );
+        assert_eq!(page.events[0].longitude, Some(13.405));
+        assert_eq!(page.errors.len(), 2);
+        assert!(
+            page.errors[0].error.to_string().contains("record #1"),
+            "{}",
+            page.errors[0].error
+        );
+        assert_error_names(
+            &page.errors[1].error,
+            Source::LoginHistory,
+            "LoginGeo.Latitude",
+            "north",
+        );
+    }
+
+    #[test]
     fn last_page_has_no_next_url() {
         let page = login_history::parse_page(&page(json!([])), &ctx()).unwrap();
         assert!(page.done);
@@ -1000,6 +1031,15 @@ mod setup_exports {
         let c = a.replace("192.0.2.1", "192.0.2.2");
         let (ec, _) = read(c.as_bytes(), &ctx());
         assert_ne!(ea[0].event_id, ec[0].event_id);
+    }
+
+    #[test]
+    fn repeated_local_hour_takes_the_first_occurrence() {
+        // 1 Nov 2026 01:30 happens twice in New York; the first is EDT (UTC-4).
+        let csv = "Username,Login Time (Eastern Daylight Time),Status\nu@x.example,11/1/2026 1:30:00 AM,Success\n";
+        let (events, errors) = read(csv.as_bytes(), &ctx());
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(events[0].event_time, utc("2026-11-01T05:30:00Z"));
     }
 
     #[test]
