@@ -499,6 +499,14 @@ mod tests {
     }
 
     #[test]
+    fn example_config_is_valid() {
+        let text = include_str!("../forwarder.example.toml");
+        let c: ForwarderConfig = load_str(text).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.sinks.len(), 5);
+    }
+
+    #[test]
     fn secrets_do_not_show_in_debug() {
         let c: ForwarderConfig = load_str(
             "[[sinks]]\nname = \"s\"\ntype = \"splunk_hec\"\nurl = \"http://127.0.0.1:8088\"\ntoken = { value = \"hunter2-token\" }\n",

@@ -61,9 +61,14 @@ impl OffsetTracker {
         Some(point)
     }
 
-    /// Forgets a partition (revoked in a rebalance).
-    pub fn forget(&mut self, partition: i32) {
-        self.partitions.remove(&partition);
+    /// A rebalance took the partition away. Its pending offsets are kept: if it comes back, the
+    /// redelivered messages are dropped as duplicates while the first copies are still with the
+    /// sinks, and those pending entries are what keeps the offset from moving past them.
+    /// The next commit point is stored afresh.
+    pub fn revoked(&mut self, partition: i32) {
+        if let Some(state) = self.partitions.get_mut(&partition) {
+            state.stored = None;
+        }
     }
 
     /// Messages some sink still holds.
@@ -137,6 +142,23 @@ mod tests {
         t.received(3, 5, 1);
         assert_eq!(t.received(3, 6, 0), None, "offset 5 is still pending");
         assert_eq!(t.done(3, 5), Some(7));
+    }
+
+    #[test]
+    fn a_revoked_and_returned_partition_does_not_skip_in_flight_work() {
+        let mut t = OffsetTracker::default();
+        t.received(1, 10, 1);
+        t.received(1, 11, 1);
+        t.revoked(1);
+        // Reassigned: 10 and 11 come again and are dropped as duplicates while still in flight.
+        assert_eq!(
+            t.received(1, 10, 0),
+            Some(10),
+            "stored afresh, but not past pending 10"
+        );
+        assert_eq!(t.received(1, 11, 0), None);
+        assert_eq!(t.done(1, 10), Some(11));
+        assert_eq!(t.done(1, 11), Some(12));
     }
 
     #[test]

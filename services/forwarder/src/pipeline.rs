@@ -10,7 +10,10 @@ use loginwatch_shared::kafka::DeadLetter;
 use loginwatch_shared::metrics::metrics;
 use loginwatch_shared::ops::Readiness;
 use loginwatch_shared::Detection;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::producer::FutureProducer;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
@@ -44,6 +47,24 @@ pub struct RunSummary {
     pub undelivered_at_shutdown: usize,
 }
 
+/// Tells the consume loop which partitions a rebalance took away, so it neither tracks nor
+/// commits offsets it no longer owns (a late commit would rewind the new owner).
+struct RebalanceContext {
+    revoked: mpsc::UnboundedSender<Vec<i32>>,
+}
+
+impl ClientContext for RebalanceContext {}
+
+impl ConsumerContext for RebalanceContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+            tracing::info!(?partitions, "partitions revoked");
+            let _ = self.revoked.send(partitions);
+        }
+    }
+}
+
 struct SinkHandle {
     name: String,
     queue: mpsc::Sender<Envelope>,
@@ -69,9 +90,12 @@ pub async fn run(
         .producer_config()
         .create()
         .map_err(|e| ForwarderError::Kafka(e.to_string()))?;
-    let consumer: StreamConsumer = kafka
+    let (revoked_tx, mut revoked_rx) = mpsc::unbounded_channel::<Vec<i32>>();
+    let consumer: StreamConsumer<RebalanceContext> = kafka
         .consumer_config(&config.group_id)
-        .create()
+        .create_with_context(RebalanceContext {
+            revoked: revoked_tx,
+        })
         .map_err(|e| ForwarderError::Kafka(e.to_string()))?;
     consumer
         .subscribe(&[&kafka.detections_topic])
@@ -119,28 +143,36 @@ pub async fn run(
     let mut recent = RecentIds::new(config.dedupe_window);
     let mut stored: BTreeMap<i32, i64> = BTreeMap::new();
     let mut summary = RunSummary::default();
-    let store =
-        |consumer: &StreamConsumer, stored: &mut BTreeMap<i32, i64>, partition: i32, next: i64| {
-            let mut tpl = TopicPartitionList::new();
-            if tpl
-                .add_partition_offset(&topic, partition, Offset::Offset(next))
-                .is_ok()
-            {
-                match consumer.store_offsets(&tpl) {
-                    Ok(()) => {
-                        stored.insert(partition, next);
-                    }
-                    // Typically a partition revoked by a rebalance: its new owner redelivers.
-                    Err(e) => tracing::debug!(partition, next, error = %e, "offset not stored"),
+    let store = |consumer: &StreamConsumer<RebalanceContext>,
+                 stored: &mut BTreeMap<i32, i64>,
+                 partition: i32,
+                 next: i64| {
+        let mut tpl = TopicPartitionList::new();
+        if tpl
+            .add_partition_offset(&topic, partition, Offset::Offset(next))
+            .is_ok()
+        {
+            match consumer.store_offsets(&tpl) {
+                Ok(()) => {
+                    stored.insert(partition, next);
                 }
+                // Typically a partition revoked by a rebalance: its new owner redelivers.
+                Err(e) => tracing::debug!(partition, next, error = %e, "offset not stored"),
             }
-        };
+        }
+    };
 
     tokio::pin!(shutdown);
     'consume: loop {
         tokio::select! {
             biased;
             _ = &mut shutdown => break 'consume,
+            Some(partitions) = revoked_rx.recv() => {
+                for p in partitions {
+                    tracker.revoked(p);
+                    stored.remove(&p);
+                }
+            }
             Some(ack) = ack_rx.recv() => {
                 if let Some(o) = ack.origin {
                     if let Some(next) = tracker.done(o.partition, o.offset) {
