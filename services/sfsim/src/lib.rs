@@ -159,6 +159,21 @@ impl SimHandle {
             .unwrap_or_default()
     }
 
+    /// The stream of an org: `(replayId, LoginHistory Id)` of every published event, in order
+    /// (including events already past the retention window).
+    pub fn stream(&self, org_id: &str) -> Vec<(i64, String)> {
+        self.state
+            .org_index(org_id)
+            .map(|i| {
+                let d = self.state.orgs[i].data.read().expect("org lock");
+                d.stream
+                    .iter()
+                    .map(|&(r, idx)| (r, d.logins[idx].login_history_id.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The simulator's current (simulated) time.
     pub fn now(&self) -> DateTime<Utc> {
         self.state.now()

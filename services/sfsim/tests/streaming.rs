@@ -158,12 +158,12 @@ async fn replay_all_retained_events_and_resume_after_a_disconnect() {
     assert_eq!(b.subscribe(last).await["successful"], true);
     got.extend(b.drain().await);
 
-    let retained_from = sim.now() - chrono::Duration::hours(72);
-    let expected: Vec<_> = sim
+    // Everything from the first retained event on, in order; what came before was past the
+    // 72-hour window when we subscribed (the window moves with the clock, hence the minute).
+    let all: Vec<_> = sim
         .logins(&org)
         .into_iter()
-        .filter(|l| l.status != "Login Rate Exceeded" && l.time >= retained_from)
-        .map(|l| l.event_identifier)
+        .filter(|l| l.status != "Login Rate Exceeded")
         .collect();
     let received: Vec<String> = got
         .iter()
@@ -174,6 +174,14 @@ async fn replay_all_retained_events_and_resume_after_a_disconnect() {
                 .to_string()
         })
         .collect();
+    let first = all
+        .iter()
+        .position(|l| l.event_identifier == received[0])
+        .unwrap();
+    let expected: Vec<String> = all[first..]
+        .iter()
+        .map(|l| l.event_identifier.clone())
+        .collect();
     assert_eq!(received.len(), expected.len(), "every retained event once");
     assert_eq!(
         received.iter().collect::<HashSet<_>>().len(),
@@ -181,6 +189,14 @@ async fn replay_all_retained_events_and_resume_after_a_disconnect() {
         "no duplicates"
     );
     assert_eq!(received, expected);
+    let edge = sim.now() - chrono::Duration::hours(72);
+    assert!(
+        first > 0
+            && all[..first]
+                .iter()
+                .all(|l| l.time < edge + chrono::Duration::minutes(1))
+    );
+    assert!(all[first].time >= edge - chrono::Duration::minutes(1));
     assert!(got.windows(2).all(|w| replay_id(&w[0]) < replay_id(&w[1])));
 
     // Every message parses; LoginHistoryId joins to LoginHistory.
@@ -207,13 +223,35 @@ async fn replay_id_errors_and_new_events_only() {
         bad["error"],
         "400::The replayId {123} you provided was invalid.  Please provide a valid ID, -2 to replay all events, or -1 to replay only new events."
     );
-    // An id older than the 72-hour retention is invalid too.
+    // A real id older than the 72-hour retention is invalid too.
     let org = sim.org_ids()[0].clone();
-    let (mut all, _) = Bayeux::handshake(&sim, &t).await;
-    all.subscribe(-2).await;
-    let first_retained = replay_id(&all.drain().await[0]);
-    let expired = b.subscribe(first_retained - 1).await;
+    let edge = sim.now() - chrono::Duration::hours(72) - chrono::Duration::minutes(1);
+    let times: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> = sim
+        .logins(&org)
+        .into_iter()
+        .map(|l| (l.login_history_id, l.time))
+        .collect();
+    let expired_id = sim
+        .stream(&org)
+        .into_iter()
+        .rev()
+        .find(|(_, id)| times[id] < edge)
+        .unwrap()
+        .0;
+    let expired = b.subscribe(expired_id).await;
     assert_eq!(expired["successful"], false, "{expired}");
+    assert!(expired["error"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("{{{expired_id}}}")));
+    // A retained id is accepted.
+    let retained_id = sim
+        .stream(&org)
+        .into_iter()
+        .find(|(_, id)| times[id] > edge + chrono::Duration::minutes(5))
+        .unwrap()
+        .0;
+    assert_eq!(b.subscribe(retained_id).await["successful"], true);
 
     // -1: only new events. A token-endpoint login is a new event.
     assert_eq!(b.subscribe(-1).await["successful"], true);
@@ -224,10 +262,14 @@ async fn replay_id_errors_and_new_events_only() {
         quiet.is_empty() && meta["successful"] == true,
         "held, then empty"
     );
-    let waiter = tokio::spawn(async move { b.connect().await });
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     let _ = token(&sim).await;
-    let (data, _) = waiter.await.unwrap();
+    let mut data = Vec::new();
+    for _ in 0..20 {
+        data.extend(b.connect().await.0);
+        if !data.is_empty() {
+            break;
+        }
+    }
     assert_eq!(data.len(), 1, "{data:?}");
     assert_eq!(
         data[0]["data"]["payload"]["Username"],
