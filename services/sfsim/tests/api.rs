@@ -607,6 +607,15 @@ async fn server_errors_slow_and_truncated_responses() {
     let sim = start(config()).await;
     let t = token(&sim).await;
     admin_faults(&sim, json!({"http_5xx_count": 2})).await;
+    let standing: Value = client()
+        .get(format!("{}/__admin/faults", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(standing["http_5xx_remaining"], 2);
     assert_eq!(
         query(&sim, &t, "SELECT Id FROM User", None).await.status(),
         503

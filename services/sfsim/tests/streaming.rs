@@ -128,6 +128,28 @@ async fn handshake_needs_a_valid_session() {
     let (mut b2, _) = Bayeux::handshake(&sim, &t).await;
     b2.client_id = "nosuchclient".into();
     assert_eq!(b2.subscribe(-1).await["error"], "403::Unknown client");
+    // Unsubscribe and disconnect end a client's session.
+    let (mut b3, _) = Bayeux::handshake(&sim, &t).await;
+    assert_eq!(b3.subscribe(-1).await["successful"], true);
+    let id = b3.client_id.clone();
+    let (_, r) = b3
+        .post(json!([{"channel": "/meta/unsubscribe", "clientId": id, "subscription": CHANNEL}]))
+        .await;
+    assert_eq!(r[0]["successful"], true);
+    let (_, r) = b3
+        .post(json!([{"channel": "/meta/disconnect", "clientId": id}]))
+        .await;
+    assert_eq!(r[0]["successful"], true);
+    assert_eq!(b3.connect().await.1["error"], "403::Unknown client");
+    let stats: Value = client()
+        .get(format!("{}/__admin/stats", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["logins"].as_u64(), Some(sim.login_count()));
 }
 
 #[tokio::test]
