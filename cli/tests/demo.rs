@@ -13,6 +13,16 @@ fn demo_prints_password_flow_detections_and_a_summary_then_exits_0() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start loginwatch demo");
+    // Drain both pipes while it runs, or a full pipe would stall the demo.
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            s
+        })
+    };
+    let stdout_reader = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr_reader = drain(Box::new(child.stderr.take().unwrap()));
     // Generous bound for a loaded 2-core machine: 20 s of demo plus start-up and shutdown.
     let deadline = started + Duration::from_secs(180);
     let status = loop {
@@ -25,9 +35,8 @@ fn demo_prints_password_flow_detections_and_a_summary_then_exits_0() {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = stdout_reader.join().unwrap();
+    let stderr = stderr_reader.join().unwrap();
     assert!(status.success(), "exit {status:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("/metrics"), "prints the metrics address:\n{stdout}");
     // One line per detection from the terminal sink: severity, category, user, app, source IP, why.
