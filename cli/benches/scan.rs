@@ -29,11 +29,18 @@ fn vm_hwm_mib() -> f64 {
 }
 
 fn main() {
-    let rows: u64 = std::env::var("SCAN_BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let rows: u64 = std::env::var("SCAN_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("tempdir");
     let file: PathBuf = dir.path().join("Login.csv");
     // A 2,000-user org: a million logins is about a month of its history.
-    let mut cfg = GenConfig::new(loginwatch_sfsim::config::DEFAULT_ORG_ID, "acme", Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap());
+    let mut cfg = GenConfig::new(
+        loginwatch_sfsim::config::DEFAULT_ORG_ID,
+        "acme",
+        Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap(),
+    );
     cfg.interactive_users = 2000;
     cfg.integrations = 20;
     let opts = ExportOptions {
@@ -47,7 +54,12 @@ fn main() {
     let t = Instant::now();
     let n = export_file(1, &cfg, &opts, &file, None).expect("export");
     let bytes = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
-    println!("generated {n} rows ({:.1} MiB) in {:.2?}; VmHWM {:.0} MiB", bytes as f64 / 1048576.0, t.elapsed(), vm_hwm_mib());
+    println!(
+        "generated {n} rows ({:.1} MiB) in {:.2?}; VmHWM {:.0} MiB",
+        bytes as f64 / 1048576.0,
+        t.elapsed(),
+        vm_hwm_mib()
+    );
 
     // Parse floor: the shared parser alone over the same bytes.
     let t = Instant::now();
@@ -60,11 +72,24 @@ fn main() {
         }
     }
     let floor = t.elapsed().as_secs_f64();
-    println!("parse floor: {parsed} rows in {floor:.2} s = {:.0} rows/s; VmHWM {:.0} MiB", parsed as f64 / floor, vm_hwm_mib());
+    println!(
+        "parse floor: {parsed} rows in {floor:.2} s = {:.0} rows/s; VmHWM {:.0} MiB",
+        parsed as f64 / floor,
+        vm_hwm_mib()
+    );
 
     let t = Instant::now();
-    let opts = ParseOptions { input_format: None, org_id: loginwatch_sfsim::config::DEFAULT_ORG_ID.into(), time_zone: None };
-    let report = scan(&[file.clone()], &opts, &RuleSource::Embedded, &indicatif::ProgressBar::hidden());
+    let opts = ParseOptions {
+        input_format: None,
+        org_id: loginwatch_sfsim::config::DEFAULT_ORG_ID.into(),
+        time_zone: None,
+    };
+    let report = scan(
+        &[file.clone()],
+        &opts,
+        &RuleSource::Embedded,
+        &indicatif::ProgressBar::hidden(),
+    );
     let total = t.elapsed().as_secs_f64();
     assert!(report.engine_error.is_none(), "{:?}", report.engine_error);
     println!(

@@ -29,13 +29,16 @@ impl EmbeddedBroker {
                 let cluster = match MockCluster::new(1) {
                     Ok(c) => c,
                     Err(e) => {
-                        let _ = ready_tx.send(Err(format!("cannot start librdkafka's mock cluster: {e}")));
+                        let _ = ready_tx
+                            .send(Err(format!("cannot start librdkafka's mock cluster: {e}")));
                         return;
                     }
                 };
                 for t in &topics {
                     if let Err(e) = cluster.create_topic(t, partitions, 1) {
-                        let _ = ready_tx.send(Err(format!("cannot create topic {t} on the mock cluster: {e}")));
+                        let _ = ready_tx.send(Err(format!(
+                            "cannot create topic {t} on the mock cluster: {e}"
+                        )));
                         return;
                     }
                 }
@@ -45,10 +48,14 @@ impl EmbeddedBroker {
                 drop(cluster);
             })
             .map_err(|e| format!("cannot spawn the broker thread: {e}"))?;
-        let bootstrap_servers = ready_rx
-            .recv()
-            .map_err(|_| "the broker thread ended before the mock cluster was ready".to_string())??;
-        Ok(EmbeddedBroker { bootstrap_servers, stop: Some(stop_tx), thread: Some(thread) })
+        let bootstrap_servers = ready_rx.recv().map_err(|_| {
+            "the broker thread ended before the mock cluster was ready".to_string()
+        })??;
+        Ok(EmbeddedBroker {
+            bootstrap_servers,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
     }
 
     pub fn bootstrap_servers(&self) -> &str {
@@ -80,15 +87,23 @@ mod tests {
             bootstrap_servers: broker.bootstrap_servers().to_string(),
             ..Default::default()
         };
-        settings.properties.insert("session.timeout.ms".into(), "6000".into());
+        settings
+            .properties
+            .insert("session.timeout.ms".into(), "6000".into());
         let producer: FutureProducer = settings.producer_config().create().unwrap();
         producer
-            .send(FutureRecord::to("t1").key("k").payload("hello"), Duration::from_secs(5))
+            .send(
+                FutureRecord::to("t1").key("k").payload("hello"),
+                Duration::from_secs(5),
+            )
             .await
             .unwrap();
         let consumer: StreamConsumer = settings.consumer_config("g").create().unwrap();
         consumer.subscribe(&["t1"]).unwrap();
-        let m = tokio::time::timeout(Duration::from_secs(20), consumer.recv()).await.unwrap().unwrap();
+        let m = tokio::time::timeout(Duration::from_secs(20), consumer.recv())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(m.payload(), Some(&b"hello"[..]));
     }
 }

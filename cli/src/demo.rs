@@ -50,8 +50,12 @@ pub struct DemoArgs {
 /// `20s`, `5m`, `1h`, `1500ms` or plain seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let (num, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map_or((s, "s"), |i| (&s[..i], &s[i..]));
-    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration; use e.g. 20s, 5m, 1h"))?;
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| (&s[..i], &s[i..]));
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration; use e.g. 20s, 5m, 1h"))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" => n,
@@ -101,14 +105,20 @@ pub fn run(args: DemoArgs) -> i32 {
         eprintln!("loginwatch demo: --speed must be a positive number (simulated seconds per real second)");
         return 2;
     }
-    let broker = match EmbeddedBroker::start(&[LOGINS_TOPIC, DETECTIONS_TOPIC, DEADLETTER_TOPIC], PARTITIONS) {
+    let broker = match EmbeddedBroker::start(
+        &[LOGINS_TOPIC, DETECTIONS_TOPIC, DEADLETTER_TOPIC],
+        PARTITIONS,
+    ) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("loginwatch demo: {e}");
             return 2;
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("loginwatch demo: cannot start the runtime: {e}");
@@ -130,12 +140,22 @@ pub fn run(args: DemoArgs) -> i32 {
 async fn run_async(args: DemoArgs, bootstrap: String) -> anyhow::Result<()> {
     let color = want_color(std::io::stdout().is_terminal());
     let style = Style { color };
-    let mut kafka = KafkaSettings { bootstrap_servers: bootstrap, partitions: PARTITIONS, ..Default::default() };
+    let mut kafka = KafkaSettings {
+        bootstrap_servers: bootstrap,
+        partitions: PARTITIONS,
+        ..Default::default()
+    };
     // The mock cluster never answers CreateTopics (the topics already exist): bound the services'
     // topic check to seconds instead of librdkafka's default 60 s socket timeout.
-    kafka.properties.insert("socket.timeout.ms".into(), "4000".into());
-    let state_dir = tempfile::Builder::new().prefix("loginwatch-demo-").tempdir()?;
-    let (rules_dir, _rules_guard) = RuleSource::Embedded.materialize().map_err(anyhow::Error::msg)?;
+    kafka
+        .properties
+        .insert("socket.timeout.ms".into(), "4000".into());
+    let state_dir = tempfile::Builder::new()
+        .prefix("loginwatch-demo-")
+        .tempdir()?;
+    let (rules_dir, _rules_guard) = RuleSource::Embedded
+        .materialize()
+        .map_err(anyhow::Error::msg)?;
 
     // 1. The simulated org: a short history (baseline day, then incidents every half hour), then live.
     let sim_cfg = loginwatch_sfsim::config::SimConfig {
@@ -144,8 +164,15 @@ async fn run_async(args: DemoArgs, bootstrap: String) -> anyhow::Result<()> {
         learning_days: 1,
         incident_spacing_mins: 30,
         mode: loginwatch_sfsim::config::Mode::Live,
-        live: loginwatch_sfsim::config::LiveConfig { speed: args.speed, ..Default::default() },
-        cometd: loginwatch_sfsim::config::CometdConfig { hold_ms: 1000, advice_timeout_ms: 1000, ..Default::default() },
+        live: loginwatch_sfsim::config::LiveConfig {
+            speed: args.speed,
+            ..Default::default()
+        },
+        cometd: loginwatch_sfsim::config::CometdConfig {
+            hold_ms: 1000,
+            advice_timeout_ms: 1000,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let sim = loginwatch_sfsim::start(sim_cfg).await?;
@@ -154,9 +181,18 @@ async fn run_async(args: DemoArgs, bootstrap: String) -> anyhow::Result<()> {
     let (stop_tx, shutdown) = Shutdown::new();
     let readiness = Readiness::new();
     readiness.set("demo", true);
-    let ops_addr = loginwatch_shared::ops::serve(args.metrics_listen, readiness.clone(), shutdown.clone().wait())
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on --metrics-listen {}: {e}", args.metrics_listen))?;
+    let ops_addr = loginwatch_shared::ops::serve(
+        args.metrics_listen,
+        readiness.clone(),
+        shutdown.clone().wait(),
+    )
+    .await
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "cannot listen on --metrics-listen {}: {e}",
+            args.metrics_listen
+        )
+    })?;
 
     println!("{}", style.bold("loginwatch demo"));
     println!(
@@ -168,7 +204,10 @@ async fn run_async(args: DemoArgs, bootstrap: String) -> anyhow::Result<()> {
     );
     println!("  metrics: http://{ops_addr}/metrics");
     match args.duration {
-        Some(d) => println!("  running for {:?}; Ctrl-C stops earlier and prints the summary", d),
+        Some(d) => println!(
+            "  running for {:?}; Ctrl-C stops earlier and prints the summary",
+            d
+        ),
         None => println!("  Ctrl-C stops and prints the summary"),
     }
     println!();
@@ -176,8 +215,20 @@ async fn run_async(args: DemoArgs, bootstrap: String) -> anyhow::Result<()> {
 
     // 2. Summary consumers (own groups), started first so they see everything from the beginning.
     let tally = Arc::new(Mutex::new(Tally::default()));
-    let logins_task = tokio::spawn(consume(kafka.clone(), "loginwatch-demo-summary-logins", LOGINS_TOPIC, tally.clone(), shutdown.clone()));
-    let detections_task = tokio::spawn(consume(kafka.clone(), "loginwatch-demo-summary-detections", DETECTIONS_TOPIC, tally.clone(), shutdown.clone()));
+    let logins_task = tokio::spawn(consume(
+        kafka.clone(),
+        "loginwatch-demo-summary-logins",
+        LOGINS_TOPIC,
+        tally.clone(),
+        shutdown.clone(),
+    ));
+    let detections_task = tokio::spawn(consume(
+        kafka.clone(),
+        "loginwatch-demo-summary-detections",
+        DETECTIONS_TOPIC,
+        tally.clone(),
+        shutdown.clone(),
+    ));
 
     // 3. The analyzer with the built-in rules.
     let analyzer_cfg = loginwatch_analyzer::service::AnalyzerConfig {
@@ -187,18 +238,24 @@ async fn run_async(args: DemoArgs, bootstrap: String) -> anyhow::Result<()> {
         ops_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         ..Default::default()
     };
-    let analyzer = loginwatch_analyzer::service::Analyzer::new(analyzer_cfg, readiness.clone()).await?;
+    let analyzer =
+        loginwatch_analyzer::service::Analyzer::new(analyzer_cfg, readiness.clone()).await?;
     let analyzer_task = tokio::spawn(analyzer.run(shutdown.clone().wait()));
 
     // 4. The forwarder with its terminal sink.
-    let forwarder_cfg: loginwatch_forwarder::config::ForwarderConfig = serde_json::from_value(json!({
-        "kafka": serde_json::to_value(&kafka)?,
-        "group_id": "loginwatch-demo-forwarder",
-        "ops_listen": "127.0.0.1:0",
-        "drain_timeout_secs": 5,
-        "sinks": [{ "name": "terminal", "type": "stdout", "color": color }],
-    }))?;
-    let forwarder_task = tokio::spawn(loginwatch_forwarder::pipeline::run(forwarder_cfg, readiness.clone(), shutdown.clone().wait()));
+    let forwarder_cfg: loginwatch_forwarder::config::ForwarderConfig =
+        serde_json::from_value(json!({
+            "kafka": serde_json::to_value(&kafka)?,
+            "group_id": "loginwatch-demo-forwarder",
+            "ops_listen": "127.0.0.1:0",
+            "drain_timeout_secs": 5,
+            "sinks": [{ "name": "terminal", "type": "stdout", "color": color }],
+        }))?;
+    let forwarder_task = tokio::spawn(loginwatch_forwarder::pipeline::run(
+        forwarder_cfg,
+        readiness.clone(),
+        shutdown.clone().wait(),
+    ));
 
     // 5. The ingester, authenticating to the simulated org with client credentials.
     let ingester_cfg: loginwatch_ingester::IngesterConfig = serde_json::from_value(json!({
@@ -259,7 +316,13 @@ async fn run_async(args: DemoArgs, bootstrap: String) -> anyhow::Result<()> {
 }
 
 /// Folds one topic into the tally until shutdown.
-async fn consume(kafka: KafkaSettings, group: &'static str, topic: &'static str, tally: Arc<Mutex<Tally>>, shutdown: Shutdown) {
+async fn consume(
+    kafka: KafkaSettings,
+    group: &'static str,
+    topic: &'static str,
+    tally: Arc<Mutex<Tally>>,
+    shutdown: Shutdown,
+) {
     let consumer: StreamConsumer = match kafka.consumer_config(group).create() {
         Ok(c) => c,
         Err(e) => {
@@ -305,7 +368,12 @@ async fn consume(kafka: KafkaSettings, group: &'static str, topic: &'static str,
 fn print_summary(t: &Tally, out: &mut dyn Write, style: Style) -> std::io::Result<()> {
     writeln!(out)?;
     writeln!(out, "{}", style.bold("Summary"))?;
-    writeln!(out, "  login records ingested: {} ({} distinct logins)", t.records, t.logins.len())?;
+    writeln!(
+        out,
+        "  login records ingested: {} ({} distinct logins)",
+        t.records,
+        t.logins.len()
+    )?;
     let total: u64 = t.detections.values().sum();
     writeln!(out, "  detections: {total}")?;
     for (c, n) in &t.detections {
@@ -330,7 +398,11 @@ fn print_summary(t: &Tally, out: &mut dyn Write, style: Style) -> std::io::Resul
         )?;
     }
     if !t.inventory.is_empty() {
-        writeln!(out, "  next step: {}", loginwatch_shared::detection::PASSWORD_FLOW_REMEDIATION)?;
+        writeln!(
+            out,
+            "  next step: {}",
+            loginwatch_shared::detection::PASSWORD_FLOW_REMEDIATION
+        )?;
     }
     out.flush()
 }
@@ -343,7 +415,10 @@ mod tests {
     fn durations_parse_with_units() {
         assert_eq!(parse_duration("20s").unwrap(), Duration::from_secs(20));
         assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
-        assert_eq!(parse_duration("1500ms").unwrap(), Duration::from_millis(1500));
+        assert_eq!(
+            parse_duration("1500ms").unwrap(),
+            Duration::from_millis(1500)
+        );
         assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5d").unwrap_err().contains("unknown unit"));

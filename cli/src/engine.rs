@@ -49,7 +49,8 @@ impl RuleSource {
                     if rel.contains('/') || !rel.ends_with(".toml") {
                         continue;
                     }
-                    let rule = Rule::from_toml(&Path::new("rules").join(rel), text).map_err(|e| e.to_string())?;
+                    let rule = Rule::from_toml(&Path::new("rules").join(rel), text)
+                        .map_err(|e| e.to_string())?;
                     rules.push(rule);
                 }
                 if rules.is_empty() {
@@ -69,11 +70,14 @@ impl RuleSource {
                 let tmp = tempfile::Builder::new()
                     .prefix("loginwatch-rules-")
                     .tempdir()
-                    .map_err(|e| format!("cannot create a temporary directory for the built-in rules: {e}"))?;
+                    .map_err(|e| {
+                        format!("cannot create a temporary directory for the built-in rules: {e}")
+                    })?;
                 for (rel, text) in embedded_files() {
                     let path = tmp.path().join(rel);
                     if let Some(parent) = path.parent() {
-                        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+                        std::fs::create_dir_all(parent)
+                            .map_err(|e| format!("{}: {e}", parent.display()))?;
                     }
                     std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
                 }
@@ -136,10 +140,13 @@ impl BatchRun {
             .map_err(|e| format!("cannot create a temporary file to sort the input: {e}"))?;
         let mut w = BufWriter::with_capacity(1 << 20, file.as_file());
         for e in self.buffer.drain(..) {
-            serde_json::to_writer(&mut w, &e).map_err(|e| format!("cannot spill sorted events: {e}"))?;
-            w.write_all(b"\n").map_err(|e| format!("cannot spill sorted events: {e}"))?;
+            serde_json::to_writer(&mut w, &e)
+                .map_err(|e| format!("cannot spill sorted events: {e}"))?;
+            w.write_all(b"\n")
+                .map_err(|e| format!("cannot spill sorted events: {e}"))?;
         }
-        w.flush().map_err(|e| format!("cannot spill sorted events: {e}"))?;
+        w.flush()
+            .map_err(|e| format!("cannot spill sorted events: {e}"))?;
         drop(w);
         self.runs.push(file);
         Ok(())
@@ -164,7 +171,10 @@ impl BatchRun {
             while let Some(e) = merged.next_event()? {
                 chunk.push(e);
                 if chunk.len() == CHUNK {
-                    batch.feed(std::mem::take(&mut chunk)).await.map_err(|e| e.to_string())?;
+                    batch
+                        .feed(std::mem::take(&mut chunk))
+                        .await
+                        .map_err(|e| e.to_string())?;
                     chunk.reserve(CHUNK);
                 }
             }
@@ -195,7 +205,9 @@ impl Merge {
             memory: memory.into_iter(),
         };
         for run in runs {
-            let f = run.reopen().map_err(|e| format!("cannot reread a sorted run: {e}"))?;
+            let f = run
+                .reopen()
+                .map_err(|e| format!("cannot reread a sorted run: {e}"))?;
             m.readers.push(BufReader::with_capacity(1 << 20, f).lines());
             m.paths.push(run.path().to_path_buf());
             m.heads.push(None);
@@ -215,11 +227,11 @@ impl Merge {
             match self.readers[i].next() {
                 None => None,
                 Some(line) => {
-                    let line = line.map_err(|e| format!("cannot reread {}: {e}", self.paths[i].display()))?;
-                    Some(
-                        serde_json::from_str::<LoginEvent>(&line)
-                            .map_err(|e| format!("corrupt sorted run {}: {e}", self.paths[i].display()))?,
-                    )
+                    let line = line
+                        .map_err(|e| format!("cannot reread {}: {e}", self.paths[i].display()))?;
+                    Some(serde_json::from_str::<LoginEvent>(&line).map_err(|e| {
+                        format!("corrupt sorted run {}: {e}", self.paths[i].display())
+                    })?)
                 }
             }
         };
@@ -232,7 +244,9 @@ impl Merge {
     }
 
     fn next_event(&mut self) -> Result<Option<LoginEvent>, String> {
-        let Some(Reverse((_, _, i))) = self.heap.pop() else { return Ok(None) };
+        let Some(Reverse((_, _, i))) = self.heap.pop() else {
+            return Ok(None);
+        };
         let e = self.heads[i].take();
         self.advance(i)?;
         Ok(e)
@@ -252,8 +266,18 @@ mod tests {
         for r in 0..3 {
             let file = tempfile::NamedTempFile::new().unwrap();
             let mut w = BufWriter::new(file.as_file());
-            let mut evs: Vec<LoginEvent> =
-                (0..50).map(|i| event(i * 3 + r, AuthMethod::UiPassword, "u", "Browser", "10.0.0.1", true)).collect();
+            let mut evs: Vec<LoginEvent> = (0..50)
+                .map(|i| {
+                    event(
+                        i * 3 + r,
+                        AuthMethod::UiPassword,
+                        "u",
+                        "Browser",
+                        "10.0.0.1",
+                        true,
+                    )
+                })
+                .collect();
             evs.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
             for e in evs {
                 serde_json::to_writer(&mut w, &e).unwrap();
@@ -263,7 +287,18 @@ mod tests {
             drop(w);
             runs.push(file);
         }
-        let memory: Vec<LoginEvent> = (0..10).map(|i| event(i * 7, AuthMethod::UiPassword, "v", "Browser", "10.0.0.2", true)).collect();
+        let memory: Vec<LoginEvent> = (0..10)
+            .map(|i| {
+                event(
+                    i * 7,
+                    AuthMethod::UiPassword,
+                    "v",
+                    "Browser",
+                    "10.0.0.2",
+                    true,
+                )
+            })
+            .collect();
         let mut m = Merge::new(&runs, memory).unwrap();
         let mut out = Vec::new();
         while let Some(e) = m.next_event().unwrap() {

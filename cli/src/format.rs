@@ -47,8 +47,14 @@ pub fn open(path: &Path) -> std::io::Result<Box<dyn BufRead + Send>> {
 }
 
 /// Like [`open`], advancing `progress` by the bytes read from disk (compressed bytes for gzip).
-pub fn open_counted(path: &Path, progress: indicatif::ProgressBar) -> std::io::Result<Box<dyn BufRead + Send>> {
-    let file = Counting { inner: std::fs::File::open(path)?, progress };
+pub fn open_counted(
+    path: &Path,
+    progress: indicatif::ProgressBar,
+) -> std::io::Result<Box<dyn BufRead + Send>> {
+    let file = Counting {
+        inner: std::fs::File::open(path)?,
+        progress,
+    };
     let mut file = BufReader::with_capacity(256 * 1024, file);
     let head = file.fill_buf()?;
     if head.starts_with(&GZIP_MAGIC) {
@@ -82,7 +88,9 @@ pub fn detect_bytes(head: &[u8]) -> Result<InputFormat, String> {
         .map(|c| c.trim().trim_matches('"').trim().to_ascii_lowercase())
         .collect();
     let has = |name: &str| columns.iter().any(|c| c == name);
-    if has("event_type") || (has("timestamp") && (has("login_key") || has("request_id") || has("login_status"))) {
+    if has("event_type")
+        || (has("timestamp") && (has("login_key") || has("request_id") || has("login_status")))
+    {
         return Ok(InputFormat::ElfCsv);
     }
     if columns.iter().any(|c| c.starts_with("login time")) {
@@ -126,7 +134,10 @@ mod tests {
             detect_bytes(b"  {\"totalSize\":1,\"done\":true,\"records\":[]}").unwrap(),
             InputFormat::LoginHistoryJson
         );
-        assert_eq!(detect_bytes(b"{\"Id\":\"0Ya\"}\n{\"Id\":\"0Yb\"}\n").unwrap(), InputFormat::LoginHistoryJson);
+        assert_eq!(
+            detect_bytes(b"{\"Id\":\"0Ya\"}\n{\"Id\":\"0Yb\"}\n").unwrap(),
+            InputFormat::LoginHistoryJson
+        );
         assert_eq!(
             detect_bytes(b"\"EVENT_TYPE\",\"TIMESTAMP\",\"REQUEST_ID\"\n\"Login\",\"20231218054831.655\",\"x\"\n").unwrap(),
             InputFormat::ElfCsv
@@ -140,7 +151,10 @@ mod tests {
     #[test]
     fn unknown_and_empty_inputs_are_explained() {
         let e = detect_bytes(b"name,age\nbob,3\n").unwrap_err();
-        assert!(e.contains("unknown format") && e.contains("name,age"), "{e}");
+        assert!(
+            e.contains("unknown format") && e.contains("name,age"),
+            "{e}"
+        );
         assert!(detect_bytes(b"   \n").unwrap_err().contains("empty"));
     }
 
@@ -149,8 +163,12 @@ mod tests {
         use std::io::Write;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lh.csv.gz");
-        let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
-        gz.write_all(b"Username,Login Time (UTC),Status\nu@x.com,2026-11-02 10:00:00,Success\n").unwrap();
+        let mut gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&path).unwrap(),
+            flate2::Compression::fast(),
+        );
+        gz.write_all(b"Username,Login Time (UTC),Status\nu@x.com,2026-11-02 10:00:00,Success\n")
+            .unwrap();
         gz.finish().unwrap();
         let mut r = open(&path).unwrap();
         assert_eq!(detect(&mut *r).unwrap(), InputFormat::SetupCsv);

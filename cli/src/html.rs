@@ -38,7 +38,12 @@ pub fn day_chart(per_day: &std::collections::BTreeMap<chrono::NaiveDate, DayCoun
     if per_day.is_empty() {
         return "<p class=\"muted\">No password-based logins to chart.</p>".into();
     }
-    let max = per_day.values().map(|d| d.successes + d.failures).max().unwrap_or(1).max(1) as f64;
+    let max = per_day
+        .values()
+        .map(|d| d.successes + d.failures)
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
     let n = per_day.len() as f64;
     let slot = CHART_W / n;
     let bar = (slot * 0.8).max(1.0);
@@ -134,9 +139,19 @@ pub fn render(report: &ScanReport) -> String {
     out.push_str("<h1>loginwatch scan report</h1><p>");
     let _ = write!(out, "{} login events", inv.events());
     if let Some((a, b)) = inv.time_range() {
-        let _ = write!(out, " from {} to {} UTC", a.format("%Y-%m-%d %H:%M"), b.format("%Y-%m-%d %H:%M"));
+        let _ = write!(
+            out,
+            " from {} to {} UTC",
+            a.format("%Y-%m-%d %H:%M"),
+            b.format("%Y-%m-%d %H:%M")
+        );
     }
-    let _ = write!(out, "; {} rules evaluated; {} detections.</p>", report.rules, report.detections.len());
+    let _ = write!(
+        out,
+        "; {} rules evaluated; {} detections.</p>",
+        report.rules,
+        report.detections.len()
+    );
 
     out.push_str("<table><tr><th>File</th><th>Format</th><th>Events</th><th>Status</th></tr>");
     for f in &report.files {
@@ -159,7 +174,11 @@ pub fn render(report: &ScanReport) -> String {
     }
     out.push_str("</table>");
     if let Some(e) = &report.engine_error {
-        let _ = write!(out, "<p class=\"err\">Rule engine failed: {}</p>", escape(e));
+        let _ = write!(
+            out,
+            "<p class=\"err\">Rule engine failed: {}</p>",
+            escape(e)
+        );
     }
 
     out.push_str("<h2>Password-based authentication inventory</h2>");
@@ -193,7 +212,11 @@ pub fn render(report: &ScanReport) -> String {
         }
         out.push_str("</table>");
         if ds.len() > TOP_EXAMPLES {
-            let _ = write!(out, "<p class=\"muted\">… and {} more.</p>", ds.len() - TOP_EXAMPLES);
+            let _ = write!(
+                out,
+                "<p class=\"muted\">… and {} more.</p>",
+                ds.len() - TOP_EXAMPLES
+            );
         }
     }
     out.push_str("</body></html>\n");
@@ -211,9 +234,15 @@ mod tests {
         r.detections[0].message = "<script>alert(1)</script>".into();
         let page = render(&r);
         assert!(page.starts_with("<!DOCTYPE html>"));
-        assert!(page.contains("<svg") && page.contains("<rect"), "inline chart");
+        assert!(
+            page.contains("<svg") && page.contains("<rect"),
+            "inline chart"
+        );
         assert!(!page.contains("<script"), "user data is escaped");
-        assert!(!page.contains("src=") && !page.contains("href="), "no external assets");
+        assert!(
+            !page.contains("src=") && !page.contains("href="),
+            "no external assets"
+        );
         assert!(page.contains("Legacy ETL") && page.contains("Migration advice"));
         assert!(page.contains("oauth_username_password — 8"));
     }
@@ -222,8 +251,20 @@ mod tests {
     fn chart_bar_heights_follow_the_counts() {
         let mut per_day = std::collections::BTreeMap::new();
         let d1 = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
-        per_day.insert(d1, DayCount { successes: 4, failures: 0 });
-        per_day.insert(d1.succ_opt().unwrap(), DayCount { successes: 2, failures: 2 });
+        per_day.insert(
+            d1,
+            DayCount {
+                successes: 4,
+                failures: 0,
+            },
+        );
+        per_day.insert(
+            d1.succ_opt().unwrap(),
+            DayCount {
+                successes: 2,
+                failures: 2,
+            },
+        );
         let svg = day_chart(&per_day);
         // The tallest day fills the plot (160), the other day's successes half of it.
         assert!(svg.contains("height=\"160.0\""), "{svg}");

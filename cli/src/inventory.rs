@@ -142,29 +142,31 @@ impl Inventory {
             application: e.application.clone().unwrap_or_else(|| "N/A".into()),
             auth_method: e.auth_method,
         };
-        let entry = self.entries.entry(key.clone()).or_insert_with(|| InventoryEntry {
-            key,
-            user_id: e.user_id.clone(),
-            login_type: e.login_type.clone(),
-            api_type: e.api_type.clone(),
-            logins: 0,
-            successes: 0,
-            failures: 0,
-            blocked_by_flow_disabled: 0,
-            ips: BTreeSet::new(),
-            ips_capped: false,
-            countries: BTreeSet::new(),
-            first_seen: e.event_time,
-            last_seen: e.event_time,
-        });
+        let entry = self
+            .entries
+            .entry(key.clone())
+            .or_insert_with(|| InventoryEntry {
+                key,
+                user_id: e.user_id.clone(),
+                login_type: e.login_type.clone(),
+                api_type: e.api_type.clone(),
+                logins: 0,
+                successes: 0,
+                failures: 0,
+                blocked_by_flow_disabled: 0,
+                ips: BTreeSet::new(),
+                ips_capped: false,
+                countries: BTreeSet::new(),
+                first_seen: e.event_time,
+                last_seen: e.event_time,
+            });
         entry.logins += 1;
         match e.outcome {
             Outcome::Success => entry.successes += 1,
             Outcome::Failure => entry.failures += 1,
         }
         if e.failure_reason.as_deref() == Some(FLOW_DISABLED_REASON)
-            || e
-                .status
+            || e.status
                 .as_deref()
                 .is_some_and(|s| s.eq_ignore_ascii_case("Username-Password Flow Disabled"))
         {
@@ -232,7 +234,14 @@ pub(crate) mod tests {
     use chrono::TimeZone;
     use loginwatch_shared::Source;
 
-    pub fn event(n: i64, method: AuthMethod, user: &str, app: &str, ip: &str, ok: bool) -> LoginEvent {
+    pub fn event(
+        n: i64,
+        method: AuthMethod,
+        user: &str,
+        app: &str,
+        ip: &str,
+        ok: bool,
+    ) -> LoginEvent {
         let t = Utc.with_ymd_and_hms(2026, 11, 2, 8, 0, 0).unwrap() + chrono::Duration::minutes(n);
         LoginEvent {
             event_id: format!("ev{n}"),
@@ -246,8 +255,16 @@ pub(crate) mod tests {
             login_sub_type: None,
             auth_method: method,
             status: Some(if ok { "Success" } else { "Invalid Password" }.into()),
-            outcome: if ok { Outcome::Success } else { Outcome::Failure },
-            failure_reason: if ok { None } else { Some("invalid_password".into()) },
+            outcome: if ok {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            },
+            failure_reason: if ok {
+                None
+            } else {
+                Some("invalid_password".into())
+            },
             application: Some(app.into()),
             source_ip: Some(ip.into()),
             country_iso: Some("US".into()),
@@ -272,17 +289,65 @@ pub(crate) mod tests {
     #[test]
     fn counts_only_password_logins_per_user_and_application() {
         let mut inv = Inventory::new();
-        inv.observe(&event(0, AuthMethod::OauthUsernamePassword, "etl@acme.com", "Legacy ETL", "198.51.100.1", true));
-        inv.observe(&event(1, AuthMethod::OauthUsernamePassword, "etl@acme.com", "Legacy ETL", "198.51.100.2", false));
-        inv.observe(&event(2, AuthMethod::OauthUsernamePassword, "etl@acme.com", "Legacy ETL", "198.51.100.1", true));
-        inv.observe(&event(3, AuthMethod::OauthJwtBearer, "svc@acme.com", "Good App", "198.51.100.9", true));
-        inv.observe(&event(4, AuthMethod::SoapPassword, "soap@acme.com", "N/A", "203.0.113.5", true));
+        inv.observe(&event(
+            0,
+            AuthMethod::OauthUsernamePassword,
+            "etl@acme.com",
+            "Legacy ETL",
+            "198.51.100.1",
+            true,
+        ));
+        inv.observe(&event(
+            1,
+            AuthMethod::OauthUsernamePassword,
+            "etl@acme.com",
+            "Legacy ETL",
+            "198.51.100.2",
+            false,
+        ));
+        inv.observe(&event(
+            2,
+            AuthMethod::OauthUsernamePassword,
+            "etl@acme.com",
+            "Legacy ETL",
+            "198.51.100.1",
+            true,
+        ));
+        inv.observe(&event(
+            3,
+            AuthMethod::OauthJwtBearer,
+            "svc@acme.com",
+            "Good App",
+            "198.51.100.9",
+            true,
+        ));
+        inv.observe(&event(
+            4,
+            AuthMethod::SoapPassword,
+            "soap@acme.com",
+            "N/A",
+            "203.0.113.5",
+            true,
+        ));
         let entries = inv.entries();
-        assert_eq!(entries.len(), 2, "the JWT bearer login is not password-based");
+        assert_eq!(
+            entries.len(),
+            2,
+            "the JWT bearer login is not password-based"
+        );
         let etl = entries[0];
-        assert_eq!((etl.logins, etl.successes, etl.failures, etl.distinct_ips()), (3, 2, 1, 2));
-        assert_eq!(etl.first_seen, event(0, AuthMethod::Other, "", "", "", true).event_time);
-        assert_eq!(etl.last_seen, event(2, AuthMethod::Other, "", "", "", true).event_time);
+        assert_eq!(
+            (etl.logins, etl.successes, etl.failures, etl.distinct_ips()),
+            (3, 2, 1, 2)
+        );
+        assert_eq!(
+            etl.first_seen,
+            event(0, AuthMethod::Other, "", "", "", true).event_time
+        );
+        assert_eq!(
+            etl.last_seen,
+            event(2, AuthMethod::Other, "", "", "", true).event_time
+        );
         assert!(etl.advice().contains("JWT bearer") && etl.advice().contains("etl@acme.com"));
         assert!(entries[1].advice().contains("SOAP login()"));
         assert_eq!(inv.events(), 5);
@@ -294,12 +359,23 @@ pub(crate) mod tests {
     #[test]
     fn flow_disabled_failures_change_the_advice() {
         let mut inv = Inventory::new();
-        let mut e = event(0, AuthMethod::OauthUsernamePassword, "old@acme.com", "Old App", "198.51.100.1", false);
+        let mut e = event(
+            0,
+            AuthMethod::OauthUsernamePassword,
+            "old@acme.com",
+            "Old App",
+            "198.51.100.1",
+            false,
+        );
         e.status = Some("Username-Password Flow Disabled".into());
         inv.observe(&e);
         let entry = inv.entries()[0];
         assert_eq!(entry.blocked_by_flow_disabled, 1);
-        assert!(entry.advice().contains("already refuses"), "{}", entry.advice());
+        assert!(
+            entry.advice().contains("already refuses"),
+            "{}",
+            entry.advice()
+        );
     }
 
     #[test]
@@ -307,7 +383,14 @@ pub(crate) mod tests {
         let mut inv = Inventory::new();
         for i in 0..(DISTINCT_IP_CAP + 5) {
             let ip = format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256);
-            inv.observe(&event(0, AuthMethod::SoapPassword, "soap@acme.com", "N/A", &ip, true));
+            inv.observe(&event(
+                0,
+                AuthMethod::SoapPassword,
+                "soap@acme.com",
+                "N/A",
+                &ip,
+                true,
+            ));
         }
         let entry = inv.entries()[0];
         assert!(entry.ips_capped);

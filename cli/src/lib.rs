@@ -2,11 +2,11 @@
 //! in one process), `rules` (list, test, explain), and the renderings they share.
 
 pub mod broker;
+pub mod demo;
+pub mod engine;
 pub mod format;
 pub mod html;
 pub mod inventory;
 pub mod report;
-pub mod engine;
-pub mod scan;
 pub mod rules_cmd;
-pub mod demo;
+pub mod scan;

@@ -3,7 +3,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "loginwatch", version, about = "Find Salesforce integrations and attackers that log in with passwords")]
+#[command(
+    name = "loginwatch",
+    version,
+    about = "Find Salesforce integrations and attackers that log in with passwords"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -48,17 +52,21 @@ fn main() -> anyhow::Result<()> {
         Command::Rules(args) => std::process::exit(loginwatch::rules_cmd::run(args)),
         Command::Forward { config } => {
             loginwatch_shared::runtime::init_logging();
-            tokio::runtime::Runtime::new()?.block_on(loginwatch_forwarder::app::serve(config.as_deref()))
+            tokio::runtime::Runtime::new()?
+                .block_on(loginwatch_forwarder::app::serve(config.as_deref()))
         }
         Command::Analyze { config } => {
             loginwatch_shared::runtime::init_logging();
             tokio::runtime::Runtime::new()?
-                .block_on(loginwatch_analyzer::service::run_from_config(config.as_deref()))
+                .block_on(loginwatch_analyzer::service::run_from_config(
+                    config.as_deref(),
+                ))
                 .map_err(Into::into)
         }
         Command::Ingest { config } => {
             loginwatch_shared::runtime::init_logging();
-            tokio::runtime::Runtime::new()?.block_on(loginwatch_ingester::run_until_signal(config.as_deref()))
+            tokio::runtime::Runtime::new()?
+                .block_on(loginwatch_ingester::run_until_signal(config.as_deref()))
         }
         Command::Sfsim { config } => {
             loginwatch_shared::runtime::init_logging();

@@ -40,7 +40,10 @@ pub struct FileOutcome {
 
 impl FileOutcome {
     pub fn new(path: &str) -> Self {
-        FileOutcome { path: path.to_string(), ..Default::default() }
+        FileOutcome {
+            path: path.to_string(),
+            ..Default::default()
+        }
     }
 
     pub fn record_error(&mut self, message: String) {
@@ -118,7 +121,9 @@ impl ScanReport {
 pub fn severity_breakdown(ds: &[&Detection]) -> String {
     let mut counts: BTreeMap<std::cmp::Reverse<Severity>, usize> = BTreeMap::new();
     for d in ds {
-        *counts.entry(std::cmp::Reverse(d.loginwatch.severity)).or_default() += 1;
+        *counts
+            .entry(std::cmp::Reverse(d.loginwatch.severity))
+            .or_default() += 1;
     }
     counts
         .into_iter()
@@ -150,7 +155,11 @@ impl<'a> DetectionLine<'a> {
                 .and_then(|u| u.name.as_deref().or(u.id.as_deref()))
                 .unwrap_or("-"),
             application: d.salesforce.login.application.as_deref().unwrap_or("-"),
-            source_ip: d.source.as_ref().and_then(|s| s.ip.as_deref()).unwrap_or("-"),
+            source_ip: d
+                .source
+                .as_ref()
+                .and_then(|s| s.ip.as_deref())
+                .unwrap_or("-"),
             why: &d.message,
         }
     }
@@ -216,9 +225,20 @@ pub fn render_text(report: &ScanReport, w: &mut dyn Write, style: Style) -> io::
     let inv = &report.inventory;
     writeln!(w, "{}", style.bold("loginwatch scan report"))?;
     let read_ok = report.files.iter().filter(|f| f.error.is_none()).count();
-    write!(w, "{} file(s), {} read; {} login events", report.files.len(), read_ok, inv.events())?;
+    write!(
+        w,
+        "{} file(s), {} read; {} login events",
+        report.files.len(),
+        read_ok,
+        inv.events()
+    )?;
     if let Some((a, b)) = inv.time_range() {
-        write!(w, " from {} to {}", a.format("%Y-%m-%d %H:%M"), b.format("%Y-%m-%d %H:%M UTC"))?;
+        write!(
+            w,
+            " from {} to {}",
+            a.format("%Y-%m-%d %H:%M"),
+            b.format("%Y-%m-%d %H:%M UTC")
+        )?;
     }
     writeln!(w, "; {} rule(s) evaluated", report.rules)?;
     for f in &report.files {
@@ -234,11 +254,19 @@ pub fn render_text(report: &ScanReport, w: &mut dyn Write, style: Style) -> io::
         }
     }
     if let Some(e) = &report.engine_error {
-        writeln!(w, "  {}", style.severity(Severity::High, &format!("rule engine failed: {e}")))?;
+        writeln!(
+            w,
+            "  {}",
+            style.severity(Severity::High, &format!("rule engine failed: {e}"))
+        )?;
     }
 
     writeln!(w)?;
-    writeln!(w, "{}", style.bold("Password-based authentication inventory"))?;
+    writeln!(
+        w,
+        "{}",
+        style.bold("Password-based authentication inventory")
+    )?;
     if inv.is_empty() {
         writeln!(
             w,
@@ -277,7 +305,14 @@ pub fn render_text(report: &ScanReport, w: &mut dyn Write, style: Style) -> io::
                 e.successes,
                 e.failures,
                 e.distinct_ips_text(),
-                truncate(if countries.is_empty() { "-" } else { &countries }, 10),
+                truncate(
+                    if countries.is_empty() {
+                        "-"
+                    } else {
+                        &countries
+                    },
+                    10
+                ),
                 e.first_seen.format("%Y-%m-%d %H:%M"),
                 e.last_seen.format("%Y-%m-%d %H:%M"),
             )?;
@@ -288,18 +323,32 @@ pub fn render_text(report: &ScanReport, w: &mut dyn Write, style: Style) -> io::
             writeln!(w, "  - {}", e.advice())?;
         }
     }
-    let methods: Vec<String> = inv.by_method().iter().map(|(m, n)| format!("{m} {n}")).collect();
+    let methods: Vec<String> = inv
+        .by_method()
+        .iter()
+        .map(|(m, n)| format!("{m} {n}"))
+        .collect();
     if !methods.is_empty() {
         writeln!(w, "  All logins by auth method: {}", methods.join(", "))?;
     }
 
     writeln!(w)?;
-    writeln!(w, "{}", style.bold(&format!("Detections: {}", report.detections.len())))?;
+    writeln!(
+        w,
+        "{}",
+        style.bold(&format!("Detections: {}", report.detections.len()))
+    )?;
     if report.detections.is_empty() {
         writeln!(w, "  none")?;
     }
     for (cat, ds) in report.by_category() {
-        writeln!(w, "  {} {} ({})", style.bold(cat.as_str()), ds.len(), severity_breakdown(&ds))?;
+        writeln!(
+            w,
+            "  {} {} ({})",
+            style.bold(cat.as_str()),
+            ds.len(),
+            severity_breakdown(&ds)
+        )?;
         for d in ds.iter().take(TOP_EXAMPLES) {
             let l = DetectionLine::of(d);
             writeln!(
@@ -314,7 +363,11 @@ pub fn render_text(report: &ScanReport, w: &mut dyn Write, style: Style) -> io::
             )?;
         }
         if ds.len() > TOP_EXAMPLES {
-            writeln!(w, "    … and {} more (--format json lists all)", ds.len() - TOP_EXAMPLES)?;
+            writeln!(
+                w,
+                "    … and {} more (--format json lists all)",
+                ds.len() - TOP_EXAMPLES
+            )?;
         }
     }
     writeln!(w)?;
@@ -348,33 +401,87 @@ pub(crate) mod tests {
                 end: t,
                 severity: sev.number(),
             },
-            rule: RuleInfo { id: format!("lw-{cat}"), name: cat.to_string(), category: cat, description: String::new() },
-            threat: Threat { framework: "MITRE ATT&CK".into(), technique: Technique { id: "T1078.004".into(), name: None } },
-            user: Some(UserInfo { id: None, name: Some(user.into()) }),
-            source: Some(SourceInfo { ip: Some("198.51.100.1".into()), geo: None }),
-            cloud: CloudInfo { account: CloudAccount { id: "00D000000000001AAA".into() } },
-            salesforce: SalesforceInfo {
-                login: SalesforceLogin { application: Some("Legacy ETL".into()), ..Default::default() },
+            rule: RuleInfo {
+                id: format!("lw-{cat}"),
+                name: cat.to_string(),
+                category: cat,
+                description: String::new(),
             },
-            loginwatch: LoginwatchInfo { count: 1, evidence: vec![], remediation: None, severity: sev },
+            threat: Threat {
+                framework: "MITRE ATT&CK".into(),
+                technique: Technique {
+                    id: "T1078.004".into(),
+                    name: None,
+                },
+            },
+            user: Some(UserInfo {
+                id: None,
+                name: Some(user.into()),
+            }),
+            source: Some(SourceInfo {
+                ip: Some("198.51.100.1".into()),
+                geo: None,
+            }),
+            cloud: CloudInfo {
+                account: CloudAccount {
+                    id: "00D000000000001AAA".into(),
+                },
+            },
+            salesforce: SalesforceInfo {
+                login: SalesforceLogin {
+                    application: Some("Legacy ETL".into()),
+                    ..Default::default()
+                },
+            },
+            loginwatch: LoginwatchInfo {
+                count: 1,
+                evidence: vec![],
+                remediation: None,
+                severity: sev,
+            },
         }
     }
 
     pub fn sample_report() -> ScanReport {
-        let mut r = ScanReport { rules: 10, ..Default::default() };
+        let mut r = ScanReport {
+            rules: 10,
+            ..Default::default()
+        };
         let mut f = FileOutcome::new("a.json");
         f.format = Some(InputFormat::LoginHistoryJson);
         f.events = 3;
         r.files.push(f);
         for (i, ok) in [true, false, true].into_iter().enumerate() {
-            let e = event(i as i64, AuthMethod::OauthUsernamePassword, "etl@acme.com", "Legacy ETL", "198.51.100.1", ok);
+            let e = event(
+                i as i64,
+                AuthMethod::OauthUsernamePassword,
+                "etl@acme.com",
+                "Legacy ETL",
+                "198.51.100.1",
+                ok,
+            );
             r.inventory.observe(&e);
         }
         for i in 0..7 {
-            r.detections.push(detection(i, Category::OauthUsernamePassword, Severity::High, "etl@acme.com"));
+            r.detections.push(detection(
+                i,
+                Category::OauthUsernamePassword,
+                Severity::High,
+                "etl@acme.com",
+            ));
         }
-        r.detections.push(detection(9, Category::OauthUsernamePassword, Severity::Critical, "etl@acme.com"));
-        r.detections.push(detection(10, Category::BruteForce, Severity::Medium, "bob@acme.com"));
+        r.detections.push(detection(
+            9,
+            Category::OauthUsernamePassword,
+            Severity::Critical,
+            "etl@acme.com",
+        ));
+        r.detections.push(detection(
+            10,
+            Category::BruteForce,
+            Severity::Medium,
+            "bob@acme.com",
+        ));
         r
     }
 
@@ -384,11 +491,16 @@ pub(crate) mod tests {
         let mut out = Vec::new();
         render_text(&r, &mut out, Style { color: false }).unwrap();
         let text = String::from_utf8(out).unwrap();
-        let inv = text.find("Password-based authentication inventory").unwrap();
+        let inv = text
+            .find("Password-based authentication inventory")
+            .unwrap();
         let det = text.find("Detections: 9").unwrap();
         assert!(inv < det, "{text}");
         assert!(text.contains("etl@acme.com") && text.contains("Legacy ETL"));
-        assert!(text.contains("oauth_username_password 8 (1 critical, 7 high)"), "{text}");
+        assert!(
+            text.contains("oauth_username_password 8 (1 critical, 7 high)"),
+            "{text}"
+        );
         assert!(text.contains("brute_force 1 (1 medium)"), "{text}");
         assert!(text.contains("… and 3 more"), "{text}");
         assert!(text.contains("Result: 9 finding(s) (exit 1)"));
@@ -403,12 +515,16 @@ pub(crate) mod tests {
     fn exit_codes_follow_the_documented_precedence() {
         let mut r = ScanReport::default();
         assert_eq!(r.exit_code(), exit::CLEAN);
-        r.detections.push(detection(0, Category::BruteForce, Severity::Medium, "bob"));
+        r.detections
+            .push(detection(0, Category::BruteForce, Severity::Medium, "bob"));
         assert_eq!(r.exit_code(), exit::FINDINGS);
         let mut f = FileOutcome::new("bad.csv");
         f.record_error("line 3: bad".into());
         r.files.push(f);
         assert_eq!(r.exit_code(), exit::ERRORS);
-        assert!(r.files[0].problem_line().unwrap().starts_with("bad.csv: 1 record(s)"));
+        assert!(r.files[0]
+            .problem_line()
+            .unwrap()
+            .starts_with("bad.csv: 1 record(s)"));
     }
 }

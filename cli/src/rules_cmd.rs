@@ -33,12 +33,16 @@ pub enum RulesCommand {
 /// `tumbling 15m`, `hopping 1h/5m`, `per_event (summary 1h)`…
 pub fn window_text(w: &WindowSpec) -> String {
     match w {
-        WindowSpec::PerEvent { summary: Some(s) } => format!("per_event (repeats summarised per {s})"),
+        WindowSpec::PerEvent { summary: Some(s) } => {
+            format!("per_event (repeats summarised per {s})")
+        }
         WindowSpec::PerEvent { summary: None } => "per_event".into(),
         WindowSpec::EventTime => "event_time".into(),
         WindowSpec::Tumbling { size } => format!("tumbling {size}"),
         WindowSpec::Hopping { size, slide } => format!("hopping {size} every {slide}"),
-        WindowSpec::Session { gap, max_duration } => format!("session gap {gap} (max {max_duration})"),
+        WindowSpec::Session { gap, max_duration } => {
+            format!("session gap {gap} (max {max_duration})")
+        }
     }
 }
 
@@ -68,7 +72,11 @@ pub fn needs(rule: &Rule) -> (Vec<String>, Vec<&'static str>) {
         .map(|f| f.name().clone())
         .filter(|name| contains_word(&rule.sql, name))
         .collect();
-    let tables = TABLES.iter().copied().filter(|t| contains_word(&rule.sql, t)).collect();
+    let tables = TABLES
+        .iter()
+        .copied()
+        .filter(|t| contains_word(&rule.sql, t))
+        .collect();
     (columns, tables)
 }
 
@@ -116,13 +124,32 @@ pub fn run(args: RulesArgs) -> i32 {
                     .expect("explain found it");
                 let (columns, tables) = needs(rule);
                 let _ = write!(out, "{text}");
-                let _ = writeln!(out, "\nneeds columns of `logins`: {}", if columns.is_empty() { "-".into() } else { columns.join(", ") });
-                let _ = writeln!(out, "needs state tables: {}", if tables.is_empty() { "-".into() } else { tables.join(", ") });
+                let _ = writeln!(
+                    out,
+                    "\nneeds columns of `logins`: {}",
+                    if columns.is_empty() {
+                        "-".into()
+                    } else {
+                        columns.join(", ")
+                    }
+                );
+                let _ = writeln!(
+                    out,
+                    "needs state tables: {}",
+                    if tables.is_empty() {
+                        "-".into()
+                    } else {
+                        tables.join(", ")
+                    }
+                );
                 0
             }
             None => {
                 let known: Vec<&str> = rules.iter().map(|r| r.spec.id.as_str()).collect();
-                eprintln!("loginwatch rules explain: no rule {id:?} (known: {})", known.join(", "));
+                eprintln!(
+                    "loginwatch rules explain: no rule {id:?} (known: {})",
+                    known.join(", ")
+                );
                 2
             }
         },
@@ -134,7 +161,10 @@ pub fn run(args: RulesArgs) -> i32 {
                     return 2;
                 }
             };
-            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("loginwatch rules test: cannot start a runtime: {e}");

@@ -90,7 +90,12 @@ impl ParseOptions {
 
 /// Parses one file, calling `sink` for every event. Never fails as a whole: problems are recorded in
 /// the returned outcome (and the events read before a fatal problem are kept).
-pub fn parse_file(path: &Path, opts: &ParseOptions, progress: &ProgressBar, sink: &mut dyn FnMut(LoginEvent)) -> FileOutcome {
+pub fn parse_file(
+    path: &Path,
+    opts: &ParseOptions,
+    progress: &ProgressBar,
+    sink: &mut dyn FnMut(LoginEvent),
+) -> FileOutcome {
     let mut outcome = FileOutcome::new(&path.display().to_string());
     let ctx = match opts.context() {
         Ok(c) => c,
@@ -117,13 +122,14 @@ pub fn parse_file(path: &Path, opts: &ParseOptions, progress: &ProgressBar, sink
         },
     };
     outcome.format = Some(fmt);
-    let mut on_event = |r: Result<LoginEvent, parse::RecordError>, outcome: &mut FileOutcome| match r {
-        Ok(ev) => {
-            outcome.events += 1;
-            sink(ev)
-        }
-        Err(e) => outcome.record_error(e.error.to_string()),
-    };
+    let mut on_event =
+        |r: Result<LoginEvent, parse::RecordError>, outcome: &mut FileOutcome| match r {
+            Ok(ev) => {
+                outcome.events += 1;
+                sink(ev)
+            }
+            Err(e) => outcome.record_error(e.error.to_string()),
+        };
     match fmt {
         InputFormat::ElfCsv => match parse::elf::reader(reader, &ctx) {
             Ok(rows) => {
@@ -160,19 +166,33 @@ fn csv_problem(fmt: InputFormat, e: &str) -> String {
 /// Streams LoginHistory records out of any JSON layout an export may have: one or more REST query
 /// pages (`{"totalSize":…,"records":[…]}`, concatenated or one per line), JSON lines of records,
 /// or an array of either. Only one record is in memory at a time, however large a page is.
-pub fn stream_json_records(reader: impl BufRead, on_record: &mut dyn FnMut(Value)) -> Result<(), String> {
+pub fn stream_json_records(
+    reader: impl BufRead,
+    on_record: &mut dyn FnMut(Value),
+) -> Result<(), String> {
     let mut de = serde_json::Deserializer::from_reader(reader);
     let mut items = 0u64;
     loop {
         let mut started = false;
-        let seed = ItemSeed { on_record, started: &mut started };
+        let seed = ItemSeed {
+            on_record,
+            started: &mut started,
+        };
         match seed.deserialize(&mut de) {
             Ok(()) => items += 1,
             Err(e) if e.is_eof() && !started => break,
             Err(e) if e.is_eof() => {
-                return Err(format!("truncated JSON: the file ends inside a value (line {}, column {})", e.line(), e.column()))
+                return Err(format!(
+                    "truncated JSON: the file ends inside a value (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ))
             }
-            Err(e) => return Err(format!("malformed JSON after {items} complete value(s): {e}")),
+            Err(e) => {
+                return Err(format!(
+                    "malformed JSON after {items} complete value(s): {e}"
+                ))
+            }
         }
     }
     if items == 0 {
@@ -208,7 +228,9 @@ impl<'de> Visitor<'de> for ItemSeed<'_> {
         while let Some(key) = map.next_key::<String>()? {
             if key == "records" {
                 page = true;
-                map.next_value_seed(RecordsSeed { on_record: &mut *self.on_record })?;
+                map.next_value_seed(RecordsSeed {
+                    on_record: &mut *self.on_record,
+                })?;
             } else {
                 let v: Value = map.next_value()?;
                 fields.insert(key, v);
@@ -224,7 +246,10 @@ impl<'de> Visitor<'de> for ItemSeed<'_> {
         *self.started = true;
         loop {
             let mut inner = true;
-            let item = ItemSeed { on_record: &mut *self.on_record, started: &mut inner };
+            let item = ItemSeed {
+                on_record: &mut *self.on_record,
+                started: &mut inner,
+            };
             if seq.next_element_seed(item)?.is_none() {
                 return Ok(());
             }
@@ -265,19 +290,31 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
 
 /// A progress bar over the bytes of all inputs, drawn on stderr only when it is a terminal.
 pub fn progress_bar(total_bytes: u64, quiet: bool) -> ProgressBar {
-    let visible = !quiet && std::io::stderr().is_terminal() && total_bytes >= PROGRESS_THRESHOLD_BYTES;
+    let visible =
+        !quiet && std::io::stderr().is_terminal() && total_bytes >= PROGRESS_THRESHOLD_BYTES;
     let pb = ProgressBar::with_draw_target(
         Some(total_bytes),
-        if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
+        if visible {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
     );
-    if let Ok(style) = ProgressStyle::with_template("{msg:30!} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}") {
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg:30!} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}",
+    ) {
         pb.set_style(style.progress_chars("=> "));
     }
     pb
 }
 
 /// Parses every file and evaluates the rules: the whole scan without output.
-pub fn scan(files: &[PathBuf], opts: &ParseOptions, rules: &RuleSource, progress: &ProgressBar) -> ScanReport {
+pub fn scan(
+    files: &[PathBuf],
+    opts: &ParseOptions,
+    rules: &RuleSource,
+    progress: &ProgressBar,
+) -> ScanReport {
     let mut report = ScanReport::default();
     let mut run = match BatchRun::new(rules) {
         Ok(r) => Some(r),
@@ -315,8 +352,17 @@ pub fn run(args: ScanArgs) -> i32 {
         Some(dir) => RuleSource::Dir(dir.clone()),
         None => RuleSource::Embedded,
     };
-    let opts = ParseOptions { input_format: args.input_format, org_id: args.org_id.clone(), time_zone: args.time_zone.clone() };
-    let total: u64 = args.files.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+    let opts = ParseOptions {
+        input_format: args.input_format,
+        org_id: args.org_id.clone(),
+        time_zone: args.time_zone.clone(),
+    };
+    let total: u64 = args
+        .files
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
     let progress = progress_bar(total, args.quiet);
     let report = scan(&args.files, &opts, &rules, &progress);
 
@@ -349,7 +395,10 @@ pub fn run(args: ScanArgs) -> i32 {
     }
     if let Some(path) = &args.report {
         if let Err(e) = std::fs::write(path, crate::html::render(&report)) {
-            eprintln!("loginwatch scan: cannot write the HTML report {}: {e}", path.display());
+            eprintln!(
+                "loginwatch scan: cannot write the HTML report {}: {e}",
+                path.display()
+            );
             return exit::ERRORS;
         }
     }
@@ -370,17 +419,42 @@ mod tests {
     fn json_layouts_all_yield_their_records() {
         let page = r#"{"totalSize":2,"done":true,"records":[{"Id":"a"},{"Id":"b"}]}"#;
         assert_eq!(records(page).unwrap().len(), 2);
-        assert_eq!(records(&format!("{page}\n{page}\n")).unwrap().len(), 4, "concatenated pages");
-        assert_eq!(records("{\"Id\":\"a\"}\n{\"Id\":\"b\"}\n{\"Id\":\"c\"}").unwrap().len(), 3, "JSON lines");
-        assert_eq!(records(&format!("[{page},{{\"Id\":\"c\"}}]")).unwrap().len(), 3, "array of pages and records");
-        assert_eq!(records(r#"{"totalSize":0,"done":true,"records":[]}"#).unwrap().len(), 0);
+        assert_eq!(
+            records(&format!("{page}\n{page}\n")).unwrap().len(),
+            4,
+            "concatenated pages"
+        );
+        assert_eq!(
+            records("{\"Id\":\"a\"}\n{\"Id\":\"b\"}\n{\"Id\":\"c\"}")
+                .unwrap()
+                .len(),
+            3,
+            "JSON lines"
+        );
+        assert_eq!(
+            records(&format!("[{page},{{\"Id\":\"c\"}}]"))
+                .unwrap()
+                .len(),
+            3,
+            "array of pages and records"
+        );
+        assert_eq!(
+            records(r#"{"totalSize":0,"done":true,"records":[]}"#)
+                .unwrap()
+                .len(),
+            0
+        );
         assert_eq!(records(&format!("{page}\n")).unwrap()[0]["Id"], "a");
     }
 
     #[test]
     fn truncated_and_malformed_json_are_named_and_keep_what_was_read() {
         let mut seen = 0;
-        let e = stream_json_records(&br#"{"totalSize":3,"records":[{"Id":"a"},{"Id":"b"},{"Id":"#[..], &mut |_| seen += 1).unwrap_err();
+        let e = stream_json_records(
+            &br#"{"totalSize":3,"records":[{"Id":"a"},{"Id":"b"},{"Id":"#[..],
+            &mut |_| seen += 1,
+        )
+        .unwrap_err();
         assert!(e.contains("truncated"), "{e}");
         assert_eq!(seen, 2, "records before the cut are kept");
         let e = records("{\"Id\":\"a\"}\nnot json\n").unwrap_err();

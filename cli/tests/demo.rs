@@ -37,20 +37,31 @@ fn demo_prints_password_flow_detections_and_a_summary_then_exits_0() {
     };
     let stdout = stdout_reader.join().unwrap();
     let stderr = stderr_reader.join().unwrap();
-    assert!(status.success(), "exit {status:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("/metrics"), "prints the metrics address:\n{stdout}");
+    assert!(
+        status.success(),
+        "exit {status:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stdout.contains("/metrics"),
+        "prints the metrics address:\n{stdout}"
+    );
     // One line per detection from the terminal sink: severity, category, user, app, source IP, why.
     let detection_lines: Vec<&str> = stdout.lines().filter(|l| l.contains(" why: ")).collect();
     for category in ["oauth_username_password", "soap_password_login"] {
         let line = detection_lines
             .iter()
             .find(|l| l.contains(category))
-            .unwrap_or_else(|| panic!("no {category} detection line in:\n{stdout}\nstderr:\n{stderr}"));
+            .unwrap_or_else(|| {
+                panic!("no {category} detection line in:\n{stdout}\nstderr:\n{stderr}")
+            });
         assert!(line.contains("user=") && line.contains("src="), "{line}");
     }
     assert!(!stdout.contains('\x1b'), "NO_COLOR means no escape codes");
     let summary = &stdout[stdout.find("Summary").expect("summary printed")..];
     assert!(summary.contains("oauth_username_password"), "{summary}");
-    assert!(summary.contains("password-based authentication inventory"), "{summary}");
+    assert!(
+        summary.contains("password-based authentication inventory"),
+        "{summary}"
+    );
     assert!(summary.contains("soap_password"), "{summary}");
 }
