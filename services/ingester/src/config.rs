@@ -63,6 +63,8 @@ pub struct ProducerSettings {
     pub max_in_flight: usize,
     /// On shutdown, how long to wait for outstanding deliveries. Default 15 s.
     pub shutdown_grace_secs: u64,
+    /// How long start-up waits for `loginwatch.logins.v1` / dead-letter topic creation. Default 15 s.
+    pub ensure_topics_timeout_secs: u64,
 }
 
 impl Default for ProducerSettings {
@@ -70,6 +72,7 @@ impl Default for ProducerSettings {
         ProducerSettings {
             max_in_flight: 20_000,
             shutdown_grace_secs: 15,
+            ensure_topics_timeout_secs: 15,
         }
     }
 }

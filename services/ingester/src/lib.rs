@@ -114,13 +114,19 @@ pub async fn start(cfg: IngesterConfig) -> Result<Running, StartError> {
         addr: cfg.ops.listen,
         source,
     })?;
-    cfg.kafka
-        .ensure_topics(&[
-            cfg.kafka.logins_topic.as_str(),
-            cfg.kafka.deadletter_topic.as_str(),
-        ])
-        .await
-        .ok();
+    // Best effort: brokers without CreateTopics (librdkafka's mock cluster) auto-create instead,
+    // and an unreachable broker must not block start-up (records wait in the producer).
+    let topics = [
+        cfg.kafka.logins_topic.as_str(),
+        cfg.kafka.deadletter_topic.as_str(),
+    ];
+    let ensure = tokio::time::timeout(
+        Duration::from_secs(cfg.producer.ensure_topics_timeout_secs),
+        cfg.kafka.ensure_topics(&topics),
+    );
+    if ensure.await.is_err() {
+        tracing::warn!("topic creation did not finish in time; relying on existing topics or broker auto-creation");
+    }
     let sink = sink::KafkaSink::new(&cfg.kafka, cfg.producer.max_in_flight)?;
     readiness.set("kafka", true);
     let mut tasks = tokio::task::JoinSet::new();

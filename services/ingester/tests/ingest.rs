@@ -47,6 +47,7 @@ listen = "127.0.0.1:0"
 bootstrap_servers = "{bootstrap}"
 [producer]
 shutdown_grace_secs = 5
+ensure_topics_timeout_secs = 1
 [[orgs]]
 org_id = "{org}"
 login_url = "{base}"
