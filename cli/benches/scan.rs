@@ -85,7 +85,7 @@ fn main() {
         time_zone: None,
     };
     let report = scan(
-        &[file.clone()],
+        std::slice::from_ref(&file),
         &opts,
         &RuleSource::Embedded,
         &indicatif::ProgressBar::hidden(),

@@ -97,8 +97,8 @@ pub fn run(args: RulesArgs) -> i32 {
         RulesCommand::List => {
             let _ = writeln!(
                 out,
-                "{:<8} {:<24} {:<34} {:<9} {:<10} {}",
-                "ID", "CATEGORY", "WINDOW", "SEVERITY", "MITRE", "NAME"
+                "{:<8} {:<24} {:<34} {:<9} {:<10} NAME",
+                "ID", "CATEGORY", "WINDOW", "SEVERITY", "MITRE"
             );
             for r in &rules {
                 let s = &r.spec;
