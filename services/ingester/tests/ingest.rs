@@ -151,13 +151,13 @@ fn minutes_ago(m: i64) -> DateTime<Utc> {
 async fn multi_page_backfill_uses_bounded_windows_and_paging() {
     let cluster = mock_cluster();
     let stub = start_stub(1_000_000).await;
-    // 1000 rows spread over the last 9 hours.
-    let rows: Vec<_> = (0..1000)
+    // 3000 rows spread over the last 9 hours.
+    let rows: Vec<_> = (0..3000)
         .map(|i| {
             row(
                 &lh_id(i),
                 &user(i),
-                minutes_ago(540 - (i as i64 * 540 / 1000)),
+                minutes_ago(540 - (i as i64 * 540 / 3000)),
             )
         })
         .collect();
@@ -180,14 +180,26 @@ async fn multi_page_backfill_uses_bounded_windows_and_paging() {
         "a 10 h backlog with 1 h windows needs many cycles, got {cycles}"
     );
 
-    let counts = logins(&cluster.bootstrap_servers(), 1000);
-    assert_exactly_once(&counts, (0..1000).map(lh_id));
+    let counts = logins(&cluster.bootstrap_servers(), 3000);
+    assert_exactly_once(&counts, (0..3000).map(lh_id));
     stub.with(|s| {
         assert!(
             s.batch_sizes.iter().all(|b| *b == Some(200)),
             "batchSize header on every page"
         );
-        for q in &s.queries {
+        let lh_queries: Vec<&String> = s
+            .queries
+            .iter()
+            .filter(|q| q.contains("FROM LoginHistory"))
+            .collect();
+        assert!(lh_queries.len() >= 9);
+        assert!(
+            s.queries
+                .iter()
+                .any(|q| q.starts_with("SELECT Id, Username FROM User WHERE Id IN (")),
+            "user names looked up"
+        );
+        for q in lh_queries {
             let from = q
                 .split("LoginTime >= ")
                 .nth(1)
@@ -227,7 +239,7 @@ async fn multi_page_backfill_uses_bounded_windows_and_paging() {
             .ingest_records
             .with_label_values(&[org, "login_history"])
             .get(),
-        1000
+        3000
     );
 }
 
