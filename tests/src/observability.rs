@@ -358,3 +358,175 @@ pub fn referenced_variables(expr: &str) -> Vec<String> {
     }
     out
 }
+
+// ---------------------------------------------------------------------------------------------
+// Processes for the live test: binaries, free ports, children that die with the test, HTTP.
+
+/// Builds the `loginwatch` binary (debug, like the rest of the tests) and returns its path.
+pub fn loginwatch_binary() -> PathBuf {
+    cargo_binary("loginwatch", "loginwatch")
+}
+
+/// Builds binary `bin` of workspace package `package` (debug) and returns its path.
+pub fn cargo_binary(package: &str, bin: &str) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args([
+            "build",
+            "-p",
+            package,
+            "--bin",
+            bin,
+            "--message-format=short",
+        ])
+        .current_dir(repo_root())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run cargo build -p {package}: {e}"));
+    assert!(
+        out.status.success(),
+        "cargo build -p {package} --bin {bin} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("target"));
+    let path = target.join("debug").join(bin);
+    assert!(
+        path.is_file(),
+        "{} missing after cargo build",
+        path.display()
+    );
+    path
+}
+
+/// The subcommands `loginwatch --help` lists.
+pub fn loginwatch_subcommands(bin: &Path) -> Vec<String> {
+    let out = std::process::Command::new(bin)
+        .arg("--help")
+        .output()
+        .expect("run loginwatch --help");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    text.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+/// `tansu` on PATH or in `~/.cargo/bin` (installed by .ci/run).
+pub fn tansu_binary() -> PathBuf {
+    which("tansu")
+        .or_else(|| {
+            let p = PathBuf::from(std::env::var("HOME").ok()?).join(".cargo/bin/tansu");
+            p.is_file().then_some(p)
+        })
+        .unwrap_or_else(|| panic!("tansu not found on PATH or in ~/.cargo/bin: `cargo install tansu --locked`, as .ci/run does"))
+}
+
+pub fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(program))
+        .find(|p| p.is_file())
+}
+
+/// A free loopback TCP port (bound, then released for the child to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
+}
+
+/// A child process killed when dropped; its output goes to `<dir>/<name>.log`, whose tail is
+/// printed if the test fails while it runs.
+pub struct ChildGuard {
+    name: String,
+    child: std::process::Child,
+    log: PathBuf,
+}
+
+impl ChildGuard {
+    pub fn spawn(name: &str, cmd: &mut std::process::Command, dir: &Path) -> ChildGuard {
+        let log = dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).expect("create log file");
+        let child = cmd
+            .stdout(file.try_clone().expect("clone log handle"))
+            .stderr(file)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        ChildGuard {
+            name: name.to_string(),
+            child,
+            log,
+        }
+    }
+
+    /// `Some(status)` if the process has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            eprintln!("---- last lines of {} ----", self.name);
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
+/// Polls `ready` every 200 ms until it is true; panics naming `what` after `timeout`.
+pub fn wait_for(timeout: std::time::Duration, what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// Minimal HTTP/1.0 GET on loopback (no chunked encoding): `(status, body)`.
+pub fn http_get(addr: &str, path_and_query: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    write!(
+        s,
+        "GET {path_and_query} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no HTTP status in {head:?}")))?;
+    Ok((status, body.to_string()))
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
