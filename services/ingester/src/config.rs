@@ -475,6 +475,13 @@ auth = { type = "password", username = "u", password = { value = "hunter2-secret
     }
 
     #[test]
+    fn shipped_deploy_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/config/ingester.toml");
+        let c = IngesterConfig::load(Some(&path)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!c.orgs.is_empty());
+    }
+
+    #[test]
     fn backoff_grows_and_is_capped() {
         let r = RetrySettings {
             initial_backoff_ms: 100,

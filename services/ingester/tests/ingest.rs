@@ -357,6 +357,24 @@ async fn restart_mid_backfill_resumes_with_zero_loss_and_zero_duplicates() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // The ops endpoint: ready once the org authenticated and delivered; metrics exported.
+    let ops = format!("http://{}", running.ops_addr);
+    let ready = reqwest::get(format!("{ops}/readyz")).await.unwrap();
+    let ready_status = ready.status().as_u16();
+    let ready_body = ready.text().await.unwrap();
+    assert_eq!(ready_status, 200, "{ready_body}");
+    assert!(
+        ready_body.contains(&format!("org:{org}:login_history: ready")),
+        "{ready_body}"
+    );
+    let exported = reqwest::get(format!("{ops}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(exported.contains("loginwatch_ingest_records_total"));
+    assert!(exported.contains("loginwatch_salesforce_api_daily_requests_remaining"));
     running.shutdown().await;
     let counts = logins(&bootstrap, 3000);
     assert_exactly_once(&counts, (0..3000).map(lh_id));
