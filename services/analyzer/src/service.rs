@@ -58,6 +58,9 @@ pub struct AnalyzerConfig {
     pub trigger_interval: Span,
     /// Evaluate after this many records even before `trigger_interval`. Default 5000.
     pub max_batch: usize,
+    /// Create the topics when missing. Default true; brokers without CreateTopics (librdkafka's
+    /// mock cluster) make the attempt wait for the admin timeout, so tests turn it off.
+    pub create_topics: bool,
     pub engine: EngineConfig,
 }
 
@@ -70,6 +73,7 @@ impl Default for AnalyzerConfig {
             ops_listen: SocketAddr::from(([0, 0, 0, 0], 9102)),
             trigger_interval: Span::millis(100),
             max_batch: 5000,
+            create_topics: true,
             engine: EngineConfig::default(),
         }
     }
@@ -182,14 +186,16 @@ impl Analyzer {
         let engine = Engine::new(rules.clone(), cfg.engine.clone()).await?;
         readiness.set("rules", true);
         readiness.set("kafka", false);
-        cfg.kafka
-            .ensure_topics(&[
-                &cfg.kafka.logins_topic,
-                &cfg.kafka.detections_topic,
-                &cfg.kafka.deadletter_topic,
-            ])
-            .await
-            .map_err(kafka)?;
+        if cfg.create_topics {
+            cfg.kafka
+                .ensure_topics(&[
+                    &cfg.kafka.logins_topic,
+                    &cfg.kafka.detections_topic,
+                    &cfg.kafka.deadletter_topic,
+                ])
+                .await
+                .map_err(kafka)?;
+        }
         let producer: FutureProducer = cfg.kafka.producer_config().create().map_err(kafka)?;
         let assignment = Arc::new(Mutex::new(None));
         let mut consumer_config = cfg.kafka.consumer_config(&cfg.group_id);

@@ -20,7 +20,7 @@ async fn consumes_detects_produces_and_commits_only_what_closed_windows_released
     cluster.create_topic(DEADLETTER, 1, 1).unwrap();
     let bootstrap = cluster.bootstrap_servers();
 
-    let p0 = vec![
+    let p0 = [
         oauth_password(login("e0", day(0, 10, 0, 0), "u1")),
         oauth_password(login("e1", day(0, 10, 5, 0), "u1")),
         login("e3", day(0, 18, 30, 0), "u9"),
@@ -32,7 +32,7 @@ async fn consumes_detects_produces_and_commits_only_what_closed_windows_released
         e.auth_method = loginwatch_shared::AuthMethod::SoapPassword;
         e
     };
-    let p1 = vec![soap, login("f1", day(0, 18, 31, 0), "u8")];
+    let p1 = [soap, login("f1", day(0, 18, 31, 0), "u8")];
     let records = vec![
         (0, json(&p0[0])),
         (0, json(&p0[1])),
@@ -63,6 +63,7 @@ async fn consumes_detects_produces_and_commits_only_what_closed_windows_released
     cfg.kafka
         .properties
         .insert("session.timeout.ms".into(), "6000".into());
+    cfg.create_topics = false;
     cfg.group_id = "analyzer-mock-test".into();
     cfg.rules_dir = rules_dir();
     cfg.trigger_interval = Span::millis(50);

@@ -17,7 +17,11 @@ pub const DETECTIONS: &str = "loginwatch.detections.v1";
 pub const DEADLETTER: &str = "loginwatch.deadletter.v1";
 
 pub fn day(d: i64, h: u32, m: u32, s: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 2, h, m, s).unwrap() + chrono::Duration::days(d)
+    Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap()
+        + chrono::Duration::days(d)
+        + chrono::Duration::hours(h.into())
+        + chrono::Duration::minutes(m.into())
+        + chrono::Duration::seconds(s.into())
 }
 
 pub fn login(id: &str, t: DateTime<Utc>, user: &str) -> LoginEvent {
