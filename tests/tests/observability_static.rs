@@ -860,3 +860,30 @@ fn dockerfile_is_multi_stage_with_one_loginwatch_binary() {
         "runtime image needs curl for the health checks"
     );
 }
+
+#[test]
+fn deploy_configs_load_with_the_services_config_types() {
+    let dir = repo_root().join("deploy/config");
+    let ingester =
+        loginwatch_ingester::config::IngesterConfig::load(Some(&dir.join("ingester.toml")))
+            .unwrap_or_else(|e| panic!("deploy/config/ingester.toml: {e}"));
+    assert_eq!(ingester.kafka.bootstrap_servers, "kafka:9092");
+    let analyzer: loginwatch_analyzer::service::AnalyzerConfig =
+        loginwatch_shared::config::load(Some(&dir.join("analyzer.toml")))
+            .unwrap_or_else(|e| panic!("deploy/config/analyzer.toml: {e}"));
+    assert_eq!(analyzer.kafka.bootstrap_servers, "kafka:9092");
+    let forwarder: loginwatch_forwarder::config::ForwarderConfig =
+        loginwatch_shared::config::load(Some(&dir.join("forwarder.toml")))
+            .unwrap_or_else(|e| panic!("deploy/config/forwarder.toml: {e}"));
+    forwarder
+        .validate()
+        .unwrap_or_else(|e| panic!("deploy/config/forwarder.toml: {e}"));
+    let sfsim: loginwatch_sfsim::config::SimConfig =
+        loginwatch_shared::config::load(Some(&dir.join("sfsim.toml")))
+            .unwrap_or_else(|e| panic!("deploy/config/sfsim.toml: {e}"));
+    sfsim
+        .validate()
+        .unwrap_or_else(|e| panic!("deploy/config/sfsim.toml: {e}"));
+    // The compose ingester reads the compose sfsim org with the credentials sfsim accepts.
+    assert_eq!(ingester.orgs[0].org_id, sfsim.orgs[0].org_id);
+}
