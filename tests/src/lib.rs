@@ -39,7 +39,10 @@ impl ChildGuard {
     /// SIGTERM (graceful), then SIGKILL after `grace`.
     pub fn terminate(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
         let mut child = self.child.take()?;
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
@@ -61,7 +64,9 @@ impl ChildGuard {
 
     /// True while the process runs.
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 }
 
@@ -73,7 +78,10 @@ impl Drop for ChildGuard {
 
 /// The workspace root (parent of `tests/`).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 /// Builds `package` (debug) and returns the path of its binary `bin` in the workspace target dir.
@@ -89,7 +97,11 @@ pub fn build_binary(package: &str, bin: &str) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|_| workspace_root().join("target"));
     let path = target.join("debug").join(bin);
-    assert!(path.exists(), "built binary not found at {}", path.display());
+    assert!(
+        path.exists(),
+        "built binary not found at {}",
+        path.display()
+    );
     path
 }
 
