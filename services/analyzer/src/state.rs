@@ -684,10 +684,10 @@ mod tests {
     fn hour_of_week_starts_monday() {
         // 2026-11-02 is a Monday.
         let monday = Utc
-            .with_ymd_and_hms(2026, 11, 2, 3, 0, 0)
+            .with_ymd_and_hms(2026, 11, 2, 0, 0, 0)
             .unwrap()
             .timestamp_millis();
-        assert_eq!(hour_of_week(monday), 3);
+        assert_eq!(hour_of_week(monday + 3 * 3_600_000), 3);
         assert_eq!(hour_of_week(monday + 6 * 86_400_000 + 23 * 3_600_000), 167);
     }
 }
