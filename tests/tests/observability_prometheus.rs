@@ -48,6 +48,13 @@ const ORG_ID: &str = "00D5j00000DgAYGEA3";
 #[test]
 fn every_dashboard_and_alert_query_returns_data_from_the_live_pipeline() {
     let loginwatch = loginwatch_binary();
+    let subcommands = loginwatch_subcommands(&loginwatch);
+    for needed in ["sfsim", "ingest", "analyze", "forward"] {
+        assert!(
+            subcommands.iter().any(|c| c == needed),
+            "`loginwatch {needed}` is missing (have {subcommands:?})"
+        );
+    }
     let tansu = tansu_binary();
     let prometheus = which("prometheus").unwrap_or_else(|| {
         panic!("`prometheus` not found on PATH: install the Debian package `prometheus` (apt-get install prometheus), as .ci/run does")
@@ -141,7 +148,11 @@ max_backoff_ms = 200
     );
     guards.push((
         "ingester",
-        ChildGuard::spawn("ingester", &mut ingester_cmd(&loginwatch, &cfg), d),
+        ChildGuard::spawn(
+            "ingester",
+            &mut loginwatch_cmd(&loginwatch, "ingest", &cfg),
+            d,
+        ),
     ));
 
     // Analyzer with the shipped rules.
@@ -535,25 +546,4 @@ fn loginwatch_cmd(bin: &Path, sub: &str, config: &Path) -> std::process::Command
         }
     }
     c
-}
-
-/// `loginwatch ingest --config FILE`. While the `ingest` subcommand is not wired into the CLI, the
-/// same library runs through the ingester's thin binary `loginwatch-ingester --config FILE`.
-fn ingester_cmd(loginwatch: &Path, config: &Path) -> std::process::Command {
-    if loginwatch_subcommands(loginwatch)
-        .iter()
-        .any(|c| c == "ingest")
-    {
-        return loginwatch_cmd(loginwatch, "ingest", config);
-    }
-    eprintln!("note: `loginwatch ingest` is not a subcommand yet; running loginwatch-ingester");
-    let bin = cargo_binary("loginwatch-ingester", "loginwatch-ingester");
-    let mut direct = std::process::Command::new(bin);
-    direct.arg("--config").arg(config).env("RUST_LOG", "info");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("LOGINWATCH_") {
-            direct.env_remove(k);
-        }
-    }
-    direct
 }
