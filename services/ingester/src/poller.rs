@@ -208,11 +208,12 @@ impl LoginHistoryPoller {
         }
     }
 
-    /// One cheap call while paused, only to read `Sforce-Limit-Info` again.
+    /// One cheap call while paused, only to read `Sforce-Limit-Info` again: an empty-window
+    /// LoginHistory query (every org and every API version answers it; `/limits` needs more permissions).
     async fn probe_limits(&self) {
-        let path = format!("/services/data/v{}/limits", self.client.api_version);
-        if let Err(e) = self.client.get("limits", &path, None).await {
-            tracing::debug!(org = %self.org(), error = %e, "limits probe failed");
+        let now = loginwatch_shared::time::truncate_to_millis(Utc::now());
+        if let Err(e) = self.client.query(&window_query(now, now), None).await {
+            tracing::debug!(org = %self.org(), error = %e, "API usage probe failed");
         }
     }
 
