@@ -112,15 +112,25 @@ impl Clocks {
         e.1 = now;
     }
 
-    /// min over active partitions of their max event time; all idle → max over all.
+    /// min over active partitions of their max event time; all idle → max over all. `None`
+    /// while an expected partition has delivered nothing yet (it holds the watermark).
     fn low(&self, now: Instant, idle: Duration) -> Option<i64> {
+        let waiting = self
+            .parts
+            .values()
+            .any(|(t, seen)| *t == i64::MIN && now.saturating_duration_since(*seen) < idle);
+        if waiting {
+            return None;
+        }
         let active = self
             .parts
             .values()
             .filter(|(_, seen)| now.saturating_duration_since(*seen) < idle)
             .map(|(t, _)| *t)
             .min();
-        active.or_else(|| self.parts.values().map(|(t, _)| *t).max())
+        active
+            .or_else(|| self.parts.values().map(|(t, _)| *t).max())
+            .filter(|t| *t != i64::MIN)
     }
 
     fn expect(&mut self, partition: i32, now: Instant) {

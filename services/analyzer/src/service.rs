@@ -248,8 +248,15 @@ impl Analyzer {
                 _ = &mut shutdown => break,
                 msg = self.consumer.recv() => match msg {
                     Ok(m) => {
+                        // The rebalance callback runs inside `recv`, so the first record of a new
+                        // assignment can arrive in the same call: rebuild before handling it.
                         let (p, off) = (m.partition(), m.offset());
                         let payload = m.payload().unwrap_or_default().to_vec();
+                        drop(m);
+                        let reassigned = self.assignment.lock().expect("assignment lock").take();
+                        if let Some(parts) = reassigned {
+                            self.rebuild(parts).await?;
+                        }
                         self.handle(p, off, &payload).await;
                         if self.pending >= self.cfg.max_batch {
                             self.evaluate().await?;
@@ -390,6 +397,13 @@ impl Analyzer {
         }
         for (p, end) in &ends {
             self.offsets.entry(*p).or_default().next = *end;
+        }
+        // A partition that has not delivered yet must not let the others' data close its
+        // windows early (its records would arrive late); it holds the watermark until it
+        // delivers or stays quiet for `idle_timeout`.
+        let now = Instant::now();
+        for p in &parts {
+            self.engine.expect_partition(*p, now);
         }
         self.readiness.set("kafka", true);
         Ok(())
