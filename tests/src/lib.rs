@@ -2,6 +2,8 @@
 
 /// Dashboards, Prometheus files and compose: locating them and reading PromQL out of them.
 pub mod observability;
+/// Recall and precision per detection category against sfsim's labels.
+pub mod quality;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
