@@ -42,6 +42,9 @@ pub struct CategoryScore {
     pub detections: usize,
     /// Detections that match a label (primary or secondary) of the category.
     pub matched: usize,
+    /// Of `matched`, those matched only by user/IP and time (their capped evidence shares no
+    /// login with a label); the rest share a login id with a label.
+    pub matched_by_time: usize,
     /// Ids of primary labels no detection matched.
     pub missed: Vec<String>,
     /// A few unmatched detections (`event.start user/ip: message`), to explain low precision.
@@ -121,17 +124,20 @@ pub fn score(detections: &[Detection], labels: &[Label]) -> QualityReport {
         }
         let c = d.rule.category;
         let candidates = by_category.get(&c).map(Vec::as_slice).unwrap_or(&[]);
-        let mut matched = false;
+        let mut matched = None;
         for l in candidates {
-            if matches(d, l) {
-                matched = true;
+            if let Some(how) = match_kind(d, l) {
                 found.insert(l.id.as_str());
+                matched = matched.max(Some(how));
             }
         }
         let s = report.categories.get_mut(&c).expect("every category");
         s.detections += 1;
-        if matched {
+        if let Some(how) = matched {
             s.matched += 1;
+            if how == MatchKind::UserAndTime {
+                s.matched_by_time += 1;
+            }
         } else if s.false_positive_examples.len() < EXAMPLES {
             s.false_positive_examples.push(describe(d));
         }
@@ -149,22 +155,36 @@ pub fn score(detections: &[Detection], labels: &[Label]) -> QualityReport {
     report
 }
 
-/// Whether detection `d` matches label `l` (categories are compared by the caller too).
+/// How a detection matched a label (ordered: a shared login beats the fallback).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MatchKind {
+    /// Capped evidence; same user (password_spray: source IP) and overlapping time.
+    UserAndTime,
+    /// The evidence shares a login id with the label.
+    Evidence,
+}
+
+/// Whether detection `d` matches label `l`.
 pub fn matches(d: &Detection, l: &Label) -> bool {
+    match_kind(d, l).is_some()
+}
+
+/// How detection `d` matches label `l`, if it does (same category and org required).
+pub fn match_kind(d: &Detection, l: &Label) -> Option<MatchKind> {
     if d.rule.category.as_str() != l.category || d.cloud.account.id != l.org_id {
-        return false;
+        return None;
     }
     let evidence = &d.loginwatch.evidence;
     if evidence
         .iter()
         .any(|id| l.login_history_ids.contains(id) || l.event_identifiers.contains(id))
     {
-        return true;
+        return Some(MatchKind::Evidence);
     }
     // The evidence names every login of the detection: no shared login, no match.
     let complete = evidence.len() < EVIDENCE_CAP && (d.loginwatch.count as usize) <= evidence.len();
     if complete {
-        return false;
+        return None;
     }
     let same_subject = if d.rule.category == Category::PasswordSpray {
         let ip = d.source.as_ref().and_then(|s| s.ip.as_deref());
@@ -173,7 +193,8 @@ pub fn matches(d: &Detection, l: &Label) -> bool {
         let user = d.user.as_ref().and_then(|u| u.id.as_deref());
         user.is_some() && user == l.user_id.as_deref()
     };
-    same_subject && d.event.start <= l.end + MATCH_SLACK && d.event.end + MATCH_SLACK >= l.start
+    (same_subject && d.event.start <= l.end + MATCH_SLACK && d.event.end + MATCH_SLACK >= l.start)
+        .then_some(MatchKind::UserAndTime)
 }
 
 fn describe(d: &Detection) -> String {
@@ -195,17 +216,28 @@ fn ratio(r: Option<f64>) -> String {
     r.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"))
 }
 
+/// Columns: primary labels, found, recall, secondary labels ("2nd"), distinct detections,
+/// matched detections, of which matched by user/IP and time only ("by-time"), precision.
+/// Then every missed primary label and a few unmatched detections per category.
 impl fmt::Display for QualityReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{:<24} {:>7} {:>6} {:>7} {:>6} {:>11} {:>8} {:>10}",
-            "category", "labels", "found", "recall", "2nd", "detections", "matched", "precision"
+            "{:<24} {:>7} {:>6} {:>7} {:>6} {:>11} {:>8} {:>8} {:>10}",
+            "category",
+            "labels",
+            "found",
+            "recall",
+            "2nd",
+            "detections",
+            "matched",
+            "by-time",
+            "precision"
         )?;
         for (c, s) in &self.categories {
             writeln!(
                 f,
-                "{:<24} {:>7} {:>6} {:>7} {:>6} {:>11} {:>8} {:>10}",
+                "{:<24} {:>7} {:>6} {:>7} {:>6} {:>11} {:>8} {:>8} {:>10}",
                 c.as_str(),
                 s.labels,
                 s.found,
@@ -213,13 +245,14 @@ impl fmt::Display for QualityReport {
                 s.secondary_labels,
                 s.detections,
                 s.matched,
+                s.matched_by_time,
                 ratio(s.precision())
             )?;
         }
         let (labels, found, detections, matched) = self.totals();
         writeln!(
             f,
-            "{:<24} {:>7} {:>6} {:>7} {:>6} {:>11} {:>8} {:>10}",
+            "{:<24} {:>7} {:>6} {:>7} {:>6} {:>11} {:>8} {:>8} {:>10}",
             "all",
             labels,
             found,
@@ -227,6 +260,7 @@ impl fmt::Display for QualityReport {
             "",
             detections,
             matched,
+            "",
             ratio((detections > 0).then(|| matched as f64 / detections as f64))
         )?;
         for (c, s) in &self.categories {
@@ -351,6 +385,7 @@ mod tests {
             (bf.labels, bf.found, bf.detections, bf.matched),
             (1, 1, 1, 1)
         );
+        assert_eq!(bf.matched_by_time, 0);
         assert_eq!(bf.recall(), Some(1.0));
         assert_eq!(r.get(Category::NewCountry).recall(), Some(1.0));
         assert_eq!(r.get(Category::NewCountry).precision(), Some(1.0));
@@ -416,6 +451,7 @@ mod tests {
         let r = score(&ds, &labels);
         let s = r.get(Category::LoginRateSpike);
         assert_eq!((s.found, s.detections, s.matched), (1, 3, 1));
+        assert_eq!(s.matched_by_time, 1);
     }
 
     #[test]
