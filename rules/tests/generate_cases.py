@@ -72,6 +72,28 @@ slow = [ev(f"slow-{i}", at(1, 20 * i), U(7), outcome="failure") for i in range(1
 few = [ev(f"few-{i}", at(12, 0, 20 * i), U(8), outcome="failure") for i in range(9)]
 rate = [ev(f"rl-{i}", at(13, 0, i), U(9), outcome="failure", status="Login rate exceeded", failure_reason="login_rate_exceeded") for i in range(20)]
 write("brute_force", "slow_or_few_failures_are_quiet", slow + few + rate, [])
+# The failure flood of an integration still using a rotated password, then its security token:
+# a failure every 2 minutes for an hour never reaches 10 in 15 min, but 30 in a row is a flood.
+ROT = dict(login_type="Remote Access 2.0", login_sub_type="OAuth Username-Password", auth_method="oauth_username_password",
+           application="DataLoader Integration", source_ip="203.0.113.10")
+def rot_status(i):
+    return (dict(status="Invalid Password", failure_reason="invalid_password") if i < 18
+            else dict(status="Failed: API security token required", failure_reason="api_security_token_required"))
+flood2 = [ev(f"fl-{i}", at(14, 2 * i, 7), U(22), outcome="failure", **ROT, **rot_status(i)) for i in range(30)]
+fixed = [ev(f"fx-{i}", at(16, 2 * i, 7), U(23), outcome="failure", **ROT, **rot_status(i)) for i in range(25)]
+fixed.append(ev("fx-ok", at(16, 55), U(23), **ROT))  # the owner updated the credentials
+write("brute_force", "slow_failure_flood_every_two_minutes", flood2 + fixed, [
+    {"start": ts(at(14, 0, 7)), "severity": "medium", "count": 30, "user_id": U(22), "source_ip": "203.0.113.10",
+     "evidence": [f"fl-{i}" for i in range(20)],  # the engine keeps the first 20 evidence ids
+     "message_contains": "Failure flood: 30 failed logins"},
+    {"start": ts(at(16, 0, 7)), "severity": "high", "count": 25, "user_id": U(23),
+     "evidence": [f"fx-{i}" for i in range(20)], "message_contains": "followed by a successful login"},
+])
+# Below the flood threshold (19 failures two minutes apart, peak 8 in 15 min), and a flood broken
+# by gaps longer than the session gap (3 bursts of 8): quiet.
+short = [ev(f"sh-{i}", at(9, 2 * i), U(24), outcome="failure", **ROT) for i in range(19)]
+broken = [ev(f"br-{b}-{i}", at(12 + b, 2 * i), U(25), outcome="failure", **ROT) for b in range(3) for i in range(8)]
+write("brute_force", "slow_failures_below_flood_are_quiet", short + broken, [])
 
 # LW-004
 spray = [ev(f"sp-{i}", at(10, i // 4, 10 * (i % 4)), U(100 + i), outcome="failure", source_ip="198.51.100.7") for i in range(16)]
@@ -112,6 +134,26 @@ evs += [ev(f"ui-{i}", at(6 * i), U(15)) for i in range(17)] + [ev("ui-new", at(8
 write("new_source_ip", "api_login_from_new_ip", evs, [
     {"start": ts(at(8, d=4, m=1)), "severity": "medium", "count": 1, "user_id": U(14), "source_ip": "192.0.2.99", "application": "Billing Sync", "evidence": ["ip-new"]},
 ])
+# A person's first "Salesforce for iOS" login (Remote Access 2.0, refresh token) from the home IP
+# their browser logins already came from: a new application for the user, not a new place.
+MOBILE = dict(login_type="Remote Access 2.0", login_sub_type="OAuth Refresh Token", auth_method="oauth_refresh_token",
+              application="Salesforce for iOS")
+HOME, OFFICE = "198.51.100.50", "198.51.100.60"
+evs = [ev(f"web-{d}-{h}", at(h, 10, d=d), U(26), source_ip=HOME if h % 2 else OFFICE) for d in range(5) for h in (9, 12, 15)]
+evs += [ev("ios-first", at(18, 5, d=5), U(26), source_ip=HOME, **MOBILE),
+        ev("ios-again", at(19, 5, d=5), U(26), source_ip=HOME, **MOBILE)]
+# A newly authorised connected app used from the office network: same reasoning.
+evs += [ev("app-office", at(11, 0, d=5), U(26), source_ip=OFFICE, login_type="Remote Access 2.0",
+           login_sub_type="OAuth Web Server", auth_method="oauth_web_server", application="Mail Merge Helper")]
+write("new_source_ip", "first_app_login_from_known_ip_is_quiet", evs, [])
+# The user's first login through an application from an IP unknown in every application (a
+# stolen password used through the OAuth Username-Password flow from abroad): alerts.
+evs = [ev(f"web2-{d}-{h}", at(h, 10, d=d), U(27), source_ip=HOME) for d in range(5) for h in (9, 15)]
+evs += [ev("stolen", at(10, 30, d=5), U(27), country_iso="RO", **dict(OAUTH_PW, source_ip="203.0.113.77"))]
+write("new_source_ip", "first_app_login_from_unknown_ip", evs, [
+    {"start": ts(at(10, 30, d=5)), "severity": "medium", "count": 1, "user_id": U(27), "source_ip": "203.0.113.77",
+     "application": "DataLoader Integration", "evidence": ["stolen"], "message_contains": "never seen for this user in any application"},
+])
 
 # LW-008
 evs = [ev(f"app-{d}", at(9, d=d), U(16)) for d in range(5)]
@@ -134,6 +176,39 @@ write("unusual_hour", "sunday_night_login", evs, [
     {"start": ts(at(3, d=13)), "severity": "low", "count": 1, "user_id": U(18), "evidence": ["uh-odd"]},
 ])
 write("unusual_hour", "learning_period_is_quiet", [ev(f"fresh-{h}", at(h, 5), U(19)) for h in range(24)], [])
+# An integration around the clock (1-6 logins an hour) that has not yet logged in during Sunday
+# 03:00: its first login in that hour-of-week slot is not unusual; it has no unusual hour.
+INTEG = dict(login_type="Remote Access 2.0", login_sub_type="OAuth JWT Bearer", auth_method="oauth_jwt_bearer",
+             application="Billing Sync", source_ip="203.0.113.20")
+evs = []
+for d in range(14):
+    for h in range(24):
+        if h == 3 and d in (6, 13):
+            continue
+        for i in range(1 + (d * 7 + h * 3) % 6):
+            evs.append(ev(f"rc-{d}-{h}-{i}", at(h, 7 + 9 * i, d=d), U(28), **INTEG))
+evs.append(ev("rc-sunday-3", at(3, 30, d=13), U(28), **INTEG))
+write("unusual_hour", "round_the_clock_integration_is_quiet", evs, [])
+# A person working Monday-Friday 09:00-17:59 UTC who has never logged in on a Wednesday at
+# 09:00, on a Saturday, or as early as 08:00: logins in those hour-of-week slots during (or an
+# hour before) their usual working hours of the day are not unusual.
+evs = []
+for d in range(12):
+    if (BASE + dt.timedelta(days=d)).weekday() >= 5: continue
+    for h in range(9, 18):
+        if h == 9 and d in (2, 9): continue  # Wednesdays start late
+        evs.append(ev(f"wd-{d}-{h}", at(h, 15, d=d), U(29)))
+evs += [ev("wd-wednesday-9", at(9, 40, d=9), U(29)),   # Wednesday 09:40, a new hour-of-week slot
+        ev("wd-early", at(8, 35, d=10), U(29)),        # Thursday 08:35, an hour before the usual start
+        ev("wd-saturday", at(11, 5, d=12), U(29))]     # Saturday 11:05
+write("unusual_hour", "working_hours_in_new_weekday_slot_is_quiet", evs, [])
+# The same kind of person at 07:20, two hours before any login they ever made: unusual.
+evs = [ev(f"dw-{d}-{h}", at(h, 15, d=d), U(30)) for d in range(12) if (BASE + dt.timedelta(days=d)).weekday() < 5 for h in range(9, 18)]
+evs.append(ev("dw-dawn", at(7, 20, d=10), U(30)))
+write("unusual_hour", "two_hours_before_the_working_day", evs, [
+    {"start": ts(at(7, d=10)), "severity": "low", "count": 1, "user_id": U(30), "evidence": ["dw-dawn"],
+     "message_contains": "logged in at 7:00 UTC; 0 of 72 earlier successes fell within 1 h of that hour of the day (the user logs in during 9 of 24"},
+])
 
 # LW-010
 evs = []
