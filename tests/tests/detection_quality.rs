@@ -46,22 +46,34 @@ const PIPELINE_TIMEOUT: Duration = Duration::from_secs(420);
 
 /// Precision floors. The password categories are exact: every OAuth Username-Password and SOAP
 /// login sfsim writes belongs to a label (the ongoing integrations and the incidents). The
-/// incident categories see no such pattern in sfsim's clean background, so all but a stray
-/// detection must match (0.5 tolerates one in the 1–4 detections they produce). new_source_ip
-/// and unusual_hour have known false-positive sources in this history, reported rather than
-/// hidden: the Salesforce mobile app (Remote Access 2.0 refresh-token logins from a user's home
-/// IP) counts as an API login from a new IP; around-the-clock integrations at a few logins per
-/// hour leave hour-of-week slots empty, so their later logins look "unusual" (no floor).
-const PRECISION_FLOORS: [(Category, f64); 9] = [
+/// incident categories see no such pattern in sfsim's clean background, so all but one stray
+/// detection must match: with the 1–4 detections each produces here (all matched when measured),
+/// one stray gives 0.5 with 1 match (password_spray, impossible_travel, new_application,
+/// unusual_hour, login_rate_spike), 0.66 with 2 (brute_force: the guessing burst and the failure
+/// flood), 0.75 with 3 or 4 (new_source_ip, new_country). The former false-positive sources are
+/// fixed in the rules and covered by their recorded cases: a user's first mobile-app login from
+/// a known IP (new_source_ip now needs a user+application baseline or an IP new to the user),
+/// round-the-clock integrations and people in a not-yet-used weekday slot (unusual_hour now uses
+/// the hour of the day, for users whose logins are concentrated in a part of the day).
+const PRECISION_FLOORS: [(Category, f64); 10] = [
     (Category::OauthUsernamePassword, 1.0),
     (Category::SoapPasswordLogin, 1.0),
-    (Category::BruteForce, 0.5),
+    (Category::BruteForce, 0.66),
     (Category::PasswordSpray, 0.5),
     (Category::ImpossibleTravel, 0.5),
-    (Category::NewCountry, 0.5),
+    (Category::NewCountry, 0.75),
+    (Category::NewSourceIp, 0.75),
     (Category::NewApplication, 0.5),
+    (Category::UnusualHour, 0.5),
     (Category::LoginRateSpike, 0.5),
-    (Category::NewSourceIp, 0.2),
+];
+
+/// Categories whose every labelled incident must be found: the password flows (every such login
+/// is labelled) and brute_force (the guessing burst and the slow failure flood after a rotation).
+const FULL_RECALL: [Category; 3] = [
+    Category::OauthUsernamePassword,
+    Category::SoapPasswordLogin,
+    Category::BruteForce,
 ];
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -346,7 +358,7 @@ fn check(report: &QualityReport, excluded: &[Label]) {
             ));
         }
     }
-    for c in [Category::OauthUsernamePassword, Category::SoapPasswordLogin] {
+    for c in FULL_RECALL {
         let s = report.get(c);
         if s.recall() != Some(1.0) {
             failures.push(format!(
