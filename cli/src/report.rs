@@ -220,6 +220,9 @@ fn truncate(s: &str, width: usize) -> String {
     }
 }
 
+/// What the Setup Login History export cannot tell (it has neither user ids nor login sub-types).
+pub const SETUP_CSV_LIMITS: &str = "note: this export has no login sub-type, so OAuth Username-Password logins show as oauth_other (SOAP login() is still recognised); users are keyed by username. Scan an EventLogFile Login CSV or the LoginHistory API for the flow of each OAuth login.";
+
 /// Renders the readable report.
 pub fn render_text(report: &ScanReport, w: &mut dyn Write, style: Style) -> io::Result<()> {
     let inv = &report.inventory;
@@ -251,6 +254,9 @@ pub fn render_text(report: &ScanReport, w: &mut dyn Write, style: Style) -> io::
         writeln!(w, "  {}  [{fmt}]  {} events  {status}", f.path, f.events)?;
         for q in &f.quoted_errors {
             writeln!(w, "      {}", style.dim(q))?;
+        }
+        if f.format == Some(InputFormat::SetupCsv) && f.error.is_none() {
+            writeln!(w, "      {}", style.dim(SETUP_CSV_LIMITS))?;
         }
     }
     if let Some(e) = &report.engine_error {

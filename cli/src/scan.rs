@@ -122,10 +122,16 @@ pub fn parse_file(
         },
     };
     outcome.format = Some(fmt);
+    // The Setup export names users only by username: key them by it, so the per-user rules
+    // (brute force, new IP, travel, …) still work on it.
+    let key_users_by_name = fmt == InputFormat::SetupCsv;
     let mut on_event =
         |r: Result<LoginEvent, parse::RecordError>, outcome: &mut FileOutcome| match r {
-            Ok(ev) => {
+            Ok(mut ev) => {
                 outcome.events += 1;
+                if key_users_by_name && ev.user_id.is_none() {
+                    ev.user_id = ev.username.clone();
+                }
                 sink(ev)
             }
             Err(e) => outcome.record_error(e.error.to_string()),

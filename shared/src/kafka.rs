@@ -10,6 +10,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::producer::{BaseProducer, Producer};
 use serde::{Deserialize, Serialize};
 
 pub const LOGINS_TOPIC: &str = "loginwatch.logins.v1";
@@ -95,11 +96,17 @@ impl KafkaSettings {
     /// Creates the named topics when missing. Brokers without the CreateTopics API (librdkafka's
     /// mock cluster) auto-create topics instead, so "not supported" is not an error here.
     pub async fn ensure_topics(&self, topics: &[&str]) -> Result<(), KafkaSetupError> {
+        // Ask the metadata first: topics that exist need no CreateTopics, which some brokers
+        // (librdkafka's mock cluster) never answer and restricted principals may not send.
+        let missing = self.missing_topics(topics).await;
+        if missing.is_empty() {
+            return Ok(());
+        }
         let admin: AdminClient<DefaultClientContext> = self
             .client_config()
             .create()
             .map_err(|e| KafkaSetupError::Client(e.to_string()))?;
-        let new: Vec<NewTopic> = topics
+        let new: Vec<NewTopic> = missing
             .iter()
             .map(|t| {
                 NewTopic::new(
@@ -109,7 +116,9 @@ impl KafkaSettings {
                 )
             })
             .collect();
-        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        let opts = AdminOptions::new()
+            .operation_timeout(Some(Duration::from_secs(10)))
+            .request_timeout(Some(Duration::from_secs(15)));
         match admin.create_topics(new.iter(), &opts).await {
             Ok(results) => {
                 for r in results {
@@ -128,6 +137,37 @@ impl KafkaSettings {
                 Ok(())
             }
         }
+    }
+}
+
+impl KafkaSettings {
+    /// The subset of `topics` the cluster's metadata does not list (all of them when the metadata
+    /// cannot be read within 10 s).
+    async fn missing_topics(&self, topics: &[&str]) -> Vec<String> {
+        let wanted: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+        let config = self.client_config();
+        let all = wanted.clone();
+        tokio::task::spawn_blocking(move || {
+            let Ok(client) = config.create::<BaseProducer>() else {
+                return wanted;
+            };
+            match client
+                .client()
+                .fetch_metadata(None, Duration::from_secs(10))
+            {
+                Ok(md) => wanted
+                    .into_iter()
+                    .filter(|t| {
+                        !md.topics().iter().any(|m| {
+                            m.name() == t && m.error().is_none() && !m.partitions().is_empty()
+                        })
+                    })
+                    .collect(),
+                Err(_) => wanted,
+            }
+        })
+        .await
+        .unwrap_or(all)
     }
 }
 

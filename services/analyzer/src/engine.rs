@@ -26,7 +26,9 @@ use arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMillisecondType};
 use chrono::{DateTime, Utc};
 use datafusion::catalog::MemTable;
 use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::execution::SessionState;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::collect;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use loginwatch_shared::arrow::{login_schema, to_record_batch};
 use loginwatch_shared::detection::{
@@ -168,6 +170,7 @@ impl Dedupe {
 
 struct Compiled {
     rule: Rule,
+    /// Logically optimised once at start-up; only physical planning happens per execution.
     plan: LogicalPlan,
     state_tables: Vec<&'static str>,
     /// Watermark up to which this rule's windows were evaluated.
@@ -200,7 +203,9 @@ const MINUTE: i64 = 60_000;
 
 pub struct Engine {
     cfg: EngineConfig,
-    ctx: SessionContext,
+    /// One snapshot of the session (tables are shared `Arc`s, so it sees every refresh); cloning
+    /// the context's state per execution would copy every function registry each time.
+    state: SessionState,
     logins: Arc<MemTable>,
     state_tables: HashMap<&'static str, Arc<MemTable>>,
     rules: Vec<Compiled>,
@@ -256,21 +261,23 @@ impl Engine {
                 .map_err(|e| EngineError::Internal(e.to_string()))?;
             state_tables.insert(t, table);
         }
+        let state = ctx.state();
         let mut compiled = Vec::with_capacity(rules.len());
         for rule in rules {
             let sql_err = |message: String| RuleError::Sql {
                 file: rule.file.clone(),
                 message,
             };
-            let plan = ctx
-                .state()
+            let plan = state
                 .create_logical_plan(&rule.sql)
                 .await
                 .map_err(|e| sql_err(e.to_string()))?;
             validate_output(&plan).map_err(sql_err)?;
+            let plan = state.optimize(&plan).map_err(|e| sql_err(e.to_string()))?;
             // Physical planning catches type errors the logical plan lets through.
-            ctx.state()
-                .create_physical_plan(&plan)
+            state
+                .query_planner()
+                .create_physical_plan(&plan, &state)
                 .await
                 .map_err(|e| sql_err(e.to_string()))?;
             let mut used = Vec::new();
@@ -307,7 +314,7 @@ impl Engine {
                 order: VecDeque::new(),
             },
             cfg,
-            ctx,
+            state,
             logins,
             state_tables,
             rules: compiled,
@@ -694,12 +701,13 @@ impl Engine {
             }
         }
         *self.logins.batches[0].write().await = rows;
-        let result = self
-            .ctx
-            .execute_logical_plan(c.plan.clone())
+        let physical = self
+            .state
+            .query_planner()
+            .create_physical_plan(&c.plan, &self.state)
             .await
-            .map_err(|e| fail(e.to_string()))?
-            .collect()
+            .map_err(|e| fail(e.to_string()))?;
+        let result = collect(physical, self.state.task_ctx())
             .await
             .map_err(|e| fail(e.to_string()))?;
         self.logins.batches[0].write().await.clear();

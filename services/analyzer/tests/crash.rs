@@ -38,8 +38,11 @@ impl Drop for Killed {
     }
 }
 
-/// (partition, event): u1/uIP on partition 0, u5/filler on partition 1, as the org/user key would.
-fn history() -> (Vec<(i32, LoginEvent)>, Vec<(i32, LoginEvent)>) {
+/// (partition, event) in produce order.
+type Partitioned = Vec<(i32, LoginEvent)>;
+
+/// Before and after the crash: u1/uIP on partition 0, u5/filler on partition 1, as the org/user key would.
+fn history() -> (Partitioned, Partitioned) {
     let mut before = Vec::new();
     for d in 0..4 {
         before.push((

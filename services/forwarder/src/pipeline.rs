@@ -97,6 +97,19 @@ pub async fn run(
             revoked: revoked_tx,
         })
         .map_err(|e| ForwarderError::Kafka(e.to_string()))?;
+    // Subscribing to a topic that does not exist yet (the analyzer has not created it) is only
+    // retried at librdkafka's metadata refresh, minutes later: make sure it exists first (bounded:
+    // a broker that is down at start must not hold the forwarder back).
+    let topics = [
+        kafka.detections_topic.as_str(),
+        kafka.deadletter_topic.as_str(),
+    ];
+    if tokio::time::timeout(Duration::from_secs(5), kafka.ensure_topics(&topics))
+        .await
+        .is_err()
+    {
+        tracing::warn!("topic check did not finish in 5 s; subscribing anyway");
+    }
     consumer
         .subscribe(&[&kafka.detections_topic])
         .map_err(|e| ForwarderError::Kafka(e.to_string()))?;
