@@ -35,11 +35,18 @@ impl Batch {
     }
 
     pub async fn feed(&mut self, events: Vec<LoginEvent>) -> Result<(), EngineError> {
-        for chunk in events.chunks(CHUNK) {
-            for e in chunk {
-                // One partition whose clock never idles: the watermark follows the data.
-                self.engine.ingest(0, e.clone(), self.started);
+        let mut in_chunk = 0;
+        for e in events {
+            // One partition whose clock never idles: the watermark follows the data.
+            self.engine.ingest(0, e, self.started);
+            in_chunk += 1;
+            if in_chunk == CHUNK {
+                let d = self.engine.trigger(self.started).await?;
+                self.detections.extend(d);
+                in_chunk = 0;
             }
+        }
+        if in_chunk > 0 {
             let d = self.engine.trigger(self.started).await?;
             self.detections.extend(d);
         }

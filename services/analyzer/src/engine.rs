@@ -21,7 +21,7 @@ use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, TimestampMillisecondArray,
 };
 use arrow::compute::kernels::cmp::{gt_eq, lt};
-use arrow::compute::{and, cast, filter_record_batch};
+use arrow::compute::{and, cast, concat_batches, filter_record_batch};
 use arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMillisecondType};
 use chrono::{DateTime, Utc};
 use datafusion::catalog::MemTable;
@@ -200,6 +200,8 @@ struct OutRow {
 }
 
 const MINUTE: i64 = 60_000;
+/// Event-time span of one buffer bucket (the unit in which old rows are dropped).
+const BUCKET: i64 = 3_600_000;
 
 pub struct Engine {
     cfg: EngineConfig,
@@ -213,13 +215,14 @@ pub struct Engine {
     clocks: Clocks,
     /// The processed watermark: everything before it has been evaluated.
     watermark: Option<i64>,
-    /// On-time rows by minute bucket of event time.
+    /// On-time rows by hour bucket of event time.
     buffer: BTreeMap<i64, Vec<RecordBatch>>,
     /// On-time events not yet passed by the watermark, by event time.
     pending_fold: BTreeMap<i64, Vec<FoldRecord>>,
     /// Accepted since the last trigger: all (per-event rules) and on-time (buffer).
     arrivals: Vec<LoginEvent>,
-    arrivals_on_time: Vec<LoginEvent>,
+    /// Parallel to `arrivals`: whether the event was on time.
+    arrival_on_time: Vec<bool>,
     first_arrival: Option<Instant>,
     dedupe: Dedupe,
     /// Per-event alerts already raised: (rule index, key, window start).
@@ -323,7 +326,7 @@ impl Engine {
             buffer: BTreeMap::new(),
             pending_fold: BTreeMap::new(),
             arrivals: Vec::new(),
-            arrivals_on_time: Vec::new(),
+            arrival_on_time: Vec::new(),
             first_arrival: None,
             alerted: HashSet::new(),
             horizon,
@@ -381,9 +384,9 @@ impl Engine {
                 .entry(t)
                 .or_default()
                 .push(FoldRecord::from_event(&event));
-            self.arrivals_on_time.push(event.clone());
         }
         self.arrivals.push(event);
+        self.arrival_on_time.push(!late);
         if late {
             Admission::Late
         } else {
@@ -471,27 +474,33 @@ impl Engine {
     }
 
     async fn absorb_arrivals(&mut self, out: &mut Vec<Detection>) -> Result<(), EngineError> {
-        let on_time = std::mem::take(&mut self.arrivals_on_time);
-        if !on_time.is_empty() {
-            let mut by_bucket: BTreeMap<i64, Vec<LoginEvent>> = BTreeMap::new();
-            for e in on_time {
-                by_bucket
-                    .entry(e.event_time.timestamp_millis().div_euclid(MINUTE))
-                    .or_default()
-                    .push(e);
-            }
-            for (bucket, events) in by_bucket {
-                let batch =
-                    to_record_batch(&events).map_err(|e| EngineError::Internal(e.to_string()))?;
-                self.buffer.entry(bucket).or_default().push(batch);
-            }
-        }
         let arrivals = std::mem::take(&mut self.arrivals);
+        let on_time = std::mem::take(&mut self.arrival_on_time);
         let arrived_at = self.first_arrival.take();
         if arrivals.is_empty() {
             return Ok(());
         }
+        // One conversion: per-event rules see every arrival, the window buffer the on-time ones.
         let batch = to_record_batch(&arrivals).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let mut buckets: BTreeMap<i64, Vec<bool>> = BTreeMap::new();
+        for (i, e) in arrivals.iter().enumerate() {
+            if on_time[i] {
+                let b = e.event_time.timestamp_millis().div_euclid(BUCKET);
+                buckets
+                    .entry(b)
+                    .or_insert_with(|| vec![false; arrivals.len()])[i] = true;
+            }
+        }
+        let whole = buckets.len() == 1 && on_time.iter().all(|t| *t);
+        for (bucket, mask) in buckets {
+            let part = if whole {
+                batch.clone()
+            } else {
+                filter_record_batch(&batch, &BooleanArray::from(mask))
+                    .map_err(|e| EngineError::Internal(e.to_string()))?
+            };
+            self.buffer.entry(bucket).or_default().push(part);
+        }
         for i in 0..self.rules.len() {
             if !matches!(self.rules[i].rule.spec.window, WindowSpec::PerEvent { .. }) {
                 continue;
@@ -645,7 +654,7 @@ impl Engine {
         }
         // 4. Forget what no window needs any more.
         let keep_from = hi - self.horizon;
-        let first_kept_bucket = keep_from.div_euclid(MINUTE);
+        let first_kept_bucket = keep_from.div_euclid(BUCKET);
         self.buffer = self.buffer.split_off(&first_kept_bucket);
         let lateness = self.cfg.allowed_lateness.as_millis();
         let summaries: HashMap<usize, i64> = self
@@ -665,15 +674,27 @@ impl Engine {
         Ok(())
     }
 
-    /// Buffered on-time rows with event time in [lo, hi).
+    /// Buffered on-time rows with event time in [lo, hi), as one batch: the buffer holds one small
+    /// batch per minute and trigger, and DataFusion's cost per batch dwarfs the copy.
     fn rows_between(&self, lo: i64, hi: i64) -> Vec<RecordBatch> {
+        let parts = self.batches_between(lo, hi);
+        if parts.len() < 2 {
+            return parts;
+        }
+        match concat_batches(&parts[0].schema(), &parts) {
+            Ok(one) => vec![one],
+            Err(_) => parts,
+        }
+    }
+
+    fn batches_between(&self, lo: i64, hi: i64) -> Vec<RecordBatch> {
         if hi <= lo {
             return Vec::new();
         }
         let mut out = Vec::new();
-        let (b_lo, b_hi) = (lo.div_euclid(MINUTE), (hi - 1).div_euclid(MINUTE));
+        let (b_lo, b_hi) = (lo.div_euclid(BUCKET), (hi - 1).div_euclid(BUCKET));
         for (bucket, batches) in self.buffer.range(b_lo..=b_hi) {
-            let whole = *bucket * MINUTE >= lo && (*bucket + 1) * MINUTE <= hi;
+            let whole = *bucket * BUCKET >= lo && (*bucket + 1) * BUCKET <= hi;
             for b in batches {
                 if whole {
                     out.push(b.clone());
