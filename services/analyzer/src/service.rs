@@ -32,6 +32,7 @@ use loginwatch_shared::{Detection, LoginEvent};
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::statistics::Statistics;
@@ -272,8 +273,13 @@ impl Analyzer {
         }
         tracing::info!("shutting down: evaluating the last micro-batch and committing offsets");
         self.evaluate().await?;
-        if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Sync) {
-            tracing::warn!(error = %e, "final offset commit failed; the next start replays a little more");
+        match self.consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) => {}
+            // Nothing new stored since the last commit (or nothing consumed): nothing to do.
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "final offset commit failed; the next start replays a little more")
+            }
         }
         Ok(())
     }
