@@ -240,10 +240,7 @@ impl Analyzer {
         );
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let reassigned = self.assignment.lock().expect("assignment lock").take();
-            if let Some(parts) = reassigned {
-                self.rebuild(parts).await?;
-            }
+            self.apply_new_assignment().await?;
             tokio::select! {
                 biased;
                 _ = &mut shutdown => break,
@@ -254,10 +251,7 @@ impl Analyzer {
                         let (p, off) = (m.partition(), m.offset());
                         let payload = m.payload().unwrap_or_default().to_vec();
                         drop(m);
-                        let reassigned = self.assignment.lock().expect("assignment lock").take();
-                        if let Some(parts) = reassigned {
-                            self.rebuild(parts).await?;
-                        }
+                        self.apply_new_assignment().await?;
                         self.handle(p, off, &payload).await;
                         if self.pending >= self.cfg.max_batch {
                             self.evaluate().await?;
@@ -368,6 +362,15 @@ impl Analyzer {
             }
         }
         Ok(())
+    }
+
+    /// Rebuilds the engine if the consumer got a new assignment since the last call.
+    async fn apply_new_assignment(&mut self) -> Result<(), ServiceError> {
+        let reassigned = self.assignment.lock().expect("assignment lock").take();
+        match reassigned {
+            Some(parts) => self.rebuild(parts).await,
+            None => Ok(()),
+        }
     }
 
     /// New assignment: rebuild the engine and warm it up from the retained topic.
