@@ -101,4 +101,19 @@ fn main() {
         vm_hwm_mib()
     );
     println!("ratio scan time / parse floor: {:.1}x", total / floor);
+    // Where the engine's time went: DataFusion executions per rule (the rest is parsing,
+    // sorting, windows and baselines).
+    let hist = &loginwatch_shared::metrics::metrics().rule_evaluation_duration;
+    let mut in_rules = 0.0;
+    for rule in RuleSource::Embedded.load().expect("embedded rules") {
+        let rule = rule.spec.id;
+        let h = hist.with_label_values(&[rule.as_str()]);
+        in_rules += h.get_sample_sum();
+        println!(
+            "  rule {rule:<24} {:>6} executions {:>7.2} s",
+            h.get_sample_count(),
+            h.get_sample_sum()
+        );
+    }
+    println!("  all rules: {in_rules:.2} s of {total:.2} s");
 }

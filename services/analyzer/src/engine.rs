@@ -1,6 +1,7 @@
 //! The rule engine: one long-lived DataFusion `SessionContext`, the retained buffer of on-time
-//! logins in a registered `MemTable`, state tables refreshed between executions, logical plans
-//! created once at start-up and re-executed when windows close (never planned per message).
+//! logins and the state tables in registered [`LiveTable`]s whose rows are swapped between
+//! executions, and each rule's physical plan built once at start-up and re-executed (after a
+//! state reset) when windows close: never planned per message or per window.
 //!
 //! The same engine runs the streaming service ([`crate::service`]) and batch scans
 //! ([`crate::batch`]): feed events with [`Engine::ingest`], call [`Engine::trigger`] after each
@@ -24,11 +25,11 @@ use arrow::compute::kernels::cmp::{gt_eq, lt};
 use arrow::compute::{and, cast, concat_batches, filter_record_batch};
 use arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMillisecondType};
 use chrono::{DateTime, Utc};
-use datafusion::catalog::MemTable;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::physical_plan::collect;
+use datafusion::physical_plan::execution_plan::reset_plan_states;
+use datafusion::physical_plan::{collect, ExecutionPlan};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use loginwatch_shared::arrow::{login_schema, to_record_batch};
 use loginwatch_shared::detection::{
@@ -41,6 +42,7 @@ use loginwatch_shared::{LoginEvent, Severity};
 use serde::{Deserialize, Serialize};
 
 use crate::duration::Span;
+use crate::live_table::LiveTable;
 use crate::rules::{Rule, RuleError, WindowSpec};
 use crate::state::{Baselines, FoldRecord, Keys, StateBounds, TABLES};
 
@@ -170,8 +172,8 @@ impl Dedupe {
 
 struct Compiled {
     rule: Rule,
-    /// Logically optimised once at start-up; only physical planning happens per execution.
-    plan: LogicalPlan,
+    /// Planned once at start-up; each execution runs a state-reset copy over the live tables.
+    physical: Arc<dyn ExecutionPlan>,
     state_tables: Vec<&'static str>,
     /// Watermark up to which this rule's windows were evaluated.
     evaluated_to: Option<i64>,
@@ -208,8 +210,8 @@ pub struct Engine {
     /// One snapshot of the session (tables are shared `Arc`s, so it sees every refresh); cloning
     /// the context's state per execution would copy every function registry each time.
     state: SessionState,
-    logins: Arc<MemTable>,
-    state_tables: HashMap<&'static str, Arc<MemTable>>,
+    logins: Arc<LiveTable>,
+    state_tables: HashMap<&'static str, Arc<LiveTable>>,
     rules: Vec<Compiled>,
     baselines: Baselines,
     clocks: Clocks,
@@ -241,25 +243,25 @@ impl Engine {
     /// Plans and validates every rule; a rule that does not plan (bad SQL, unknown table or
     /// column, missing output column) is an error naming its file and DataFusion's message.
     pub async fn new(rules: Vec<Rule>, cfg: EngineConfig) -> Result<Engine, EngineError> {
-        let config = SessionConfig::new()
+        let mut config = SessionConfig::new()
             .with_target_partitions(cfg.target_partitions.max(1))
             .with_information_schema(false);
+        // Plans are re-executed after `reset_plan_states`, which does not support dynamic filters.
+        let optimizer = &mut config.options_mut().optimizer;
+        optimizer.enable_dynamic_filter_pushdown = false;
+        optimizer.enable_join_dynamic_filter_pushdown = false;
+        optimizer.enable_topk_dynamic_filter_pushdown = false;
+        optimizer.enable_aggregate_dynamic_filter_pushdown = false;
         let ctx = SessionContext::new_with_config(config);
         for udf in crate::udf::all() {
             ctx.register_udf(udf);
         }
-        let logins = Arc::new(
-            MemTable::try_new(login_schema(), vec![vec![]])
-                .map_err(|e| EngineError::Internal(e.to_string()))?,
-        );
+        let logins = Arc::new(LiveTable::new(login_schema()));
         ctx.register_table("logins", logins.clone())
             .map_err(|e| EngineError::Internal(e.to_string()))?;
         let mut state_tables = HashMap::new();
         for t in TABLES {
-            let table = Arc::new(
-                MemTable::try_new(crate::state::schema(t), vec![vec![]])
-                    .map_err(|e| EngineError::Internal(e.to_string()))?,
-            );
+            let table = Arc::new(LiveTable::new(crate::state::schema(t)));
             ctx.register_table(t, table.clone())
                 .map_err(|e| EngineError::Internal(e.to_string()))?;
             state_tables.insert(t, table);
@@ -277,8 +279,8 @@ impl Engine {
                 .map_err(|e| sql_err(e.to_string()))?;
             validate_output(&plan).map_err(sql_err)?;
             let plan = state.optimize(&plan).map_err(|e| sql_err(e.to_string()))?;
-            // Physical planning catches type errors the logical plan lets through.
-            state
+            // Physical planning also catches type errors the logical plan lets through.
+            let physical = state
                 .query_planner()
                 .create_physical_plan(&plan, &state)
                 .await
@@ -298,7 +300,7 @@ impl Engine {
             .map_err(|e| sql_err(e.to_string()))?;
             compiled.push(Compiled {
                 rule,
-                plan,
+                physical,
                 state_tables: used,
                 evaluated_to: None,
             });
@@ -562,9 +564,11 @@ impl Engine {
         // 1. Baseline rules: each on-time event of [lo, hi) against state as of lo.
         let fresh = self.rows_between(lo, hi);
         if !fresh.is_empty() {
+            // The baseline rules share one state snapshot: each table is built once per step.
+            let mut tables = StateSnapshot::new(keys_of(&fresh));
             for i in 0..self.rules.len() {
                 if matches!(self.rules[i].rule.spec.window, WindowSpec::EventTime) {
-                    for row in self.run(i, fresh.clone()).await? {
+                    for row in self.run_with(i, fresh.clone(), &mut tables).await? {
                         out.push(self.detection(i, &row, false));
                     }
                 }
@@ -707,6 +711,21 @@ impl Engine {
     }
 
     async fn run(&mut self, i: usize, rows: Vec<RecordBatch>) -> Result<Vec<OutRow>, EngineError> {
+        let mut tables = StateSnapshot::new(if self.rules[i].state_tables.is_empty() {
+            Keys::default()
+        } else {
+            keys_of(&rows)
+        });
+        self.run_with(i, rows, &mut tables).await
+    }
+
+    /// Runs rule `i` over `rows`, with state tables for the keys of `tables` (built on first use).
+    async fn run_with(
+        &mut self,
+        i: usize,
+        rows: Vec<RecordBatch>,
+        tables: &mut StateSnapshot,
+    ) -> Result<Vec<OutRow>, EngineError> {
         let started = Instant::now();
         let c = &self.rules[i];
         let fail = |message: String| EngineError::Evaluation {
@@ -714,24 +733,19 @@ impl Engine {
             file: c.rule.file.display().to_string(),
             message,
         };
-        if !c.state_tables.is_empty() {
-            let keys = keys_of(&rows);
-            for t in &c.state_tables {
-                let batch = self.baselines.table(t, &keys);
-                *self.state_tables[t].batches[0].write().await = vec![batch];
-            }
+        for t in &c.state_tables {
+            let batch = tables
+                .built
+                .entry(t)
+                .or_insert_with(|| self.baselines.table(t, &tables.keys));
+            self.state_tables[t].set(vec![batch.clone()]);
         }
-        *self.logins.batches[0].write().await = rows;
-        let physical = self
-            .state
-            .query_planner()
-            .create_physical_plan(&c.plan, &self.state)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        let result = collect(physical, self.state.task_ctx())
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        self.logins.batches[0].write().await.clear();
+        self.logins.set(rows);
+        // Fresh operator state (hash-join build sides, sort buffers) over the same plan.
+        let physical = reset_plan_states(c.physical.clone()).map_err(|e| fail(e.to_string()))?;
+        let result = collect(physical, self.state.task_ctx()).await;
+        self.logins.clear();
+        let result = result.map_err(|e| fail(e.to_string()))?;
         let rows = parse_output(&result).map_err(fail)?;
         metrics()
             .rule_evaluation_duration
@@ -860,8 +874,25 @@ fn filter_time(b: &RecordBatch, lo: i64, hi: i64) -> Option<RecordBatch> {
     filter_record_batch(b, &mask).ok()
 }
 
+/// State tables built for one set of keys, valid until the baselines next change.
+struct StateSnapshot {
+    keys: Keys,
+    built: HashMap<&'static str, RecordBatch>,
+}
+
+impl StateSnapshot {
+    fn new(keys: Keys) -> Self {
+        StateSnapshot {
+            keys,
+            built: HashMap::new(),
+        }
+    }
+}
+
 fn keys_of(rows: &[RecordBatch]) -> Keys {
-    let mut keys = Keys::default();
+    // Borrowed first: most rows repeat a user already seen, and owning each would allocate.
+    let mut orgs: HashSet<&str> = HashSet::new();
+    let mut users: HashSet<(&str, &str)> = HashSet::new();
     for b in rows {
         let (Some(org), Some(user)) = (
             b.column_by_name("org_id")
@@ -876,16 +907,19 @@ fn keys_of(rows: &[RecordBatch]) -> Keys {
                 continue;
             }
             let o = org.value(i);
-            if !keys.orgs.contains(o) {
-                keys.orgs.insert(o.to_string());
-            }
+            orgs.insert(o);
             if user.is_valid(i) {
-                keys.users
-                    .insert((o.to_string(), user.value(i).to_string()));
+                users.insert((o, user.value(i)));
             }
         }
     }
-    keys
+    Keys {
+        orgs: orgs.into_iter().map(str::to_string).collect(),
+        users: users
+            .into_iter()
+            .map(|(o, u)| (o.to_string(), u.to_string()))
+            .collect(),
+    }
 }
 
 const REQUIRED: [&str; 3] = ["key", "window_start", "org_id"];

@@ -11,6 +11,7 @@
 pub mod batch;
 pub mod duration;
 pub mod engine;
+pub mod live_table;
 pub mod rules;
 pub mod service;
 pub mod state;

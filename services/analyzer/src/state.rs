@@ -382,7 +382,7 @@ impl Baselines {
             v.sort_by(|a, b| a.0.cmp(b.0));
             v
         };
-        let mut cols = Cols::default();
+        let mut cols = Cols::new(&schema);
         match table {
             "user_profile" => {
                 for ((org, user), u) in &users {
@@ -485,49 +485,64 @@ impl Baselines {
     }
 }
 
-/// Column builders addressed by position; `finish` builds them in schema order.
-#[derive(Default)]
+/// Column builders addressed by position, one per schema field (built in schema order).
 struct Cols {
-    strings: HashMap<usize, StringBuilder>,
-    ints: HashMap<usize, Int64Builder>,
-    floats: HashMap<usize, Float64Builder>,
-    times: HashMap<usize, TimestampMillisecondBuilder>,
+    builders: Vec<ColBuilder>,
+}
+
+enum ColBuilder {
+    Text(StringBuilder),
+    Int(Int64Builder),
+    Float(Float64Builder),
+    Time(TimestampMillisecondBuilder),
 }
 
 impl Cols {
-    fn s(&mut self, i: usize, v: Option<&str>) {
-        self.strings.entry(i).or_default().append_option(v);
-    }
-    fn i(&mut self, i: usize, v: Option<i64>) {
-        self.ints.entry(i).or_default().append_option(v);
-    }
-    fn f(&mut self, i: usize, v: Option<f64>) {
-        self.floats.entry(i).or_default().append_option(v);
-    }
-    fn t(&mut self, i: usize, v: i64) {
-        self.times.entry(i).or_default().append_value(v);
-    }
-    fn finish(mut self, schema: SchemaRef) -> RecordBatch {
-        let columns: Vec<ArrayRef> = schema
+    fn new(schema: &SchemaRef) -> Cols {
+        let builders = schema
             .fields()
             .iter()
-            .enumerate()
-            .map(|(i, f)| -> ArrayRef {
-                match f.data_type() {
-                    DataType::Utf8 => {
-                        Arc::new(self.strings.remove(&i).unwrap_or_default().finish())
-                    }
-                    DataType::Int64 => Arc::new(self.ints.remove(&i).unwrap_or_default().finish()),
-                    DataType::Float64 => {
-                        Arc::new(self.floats.remove(&i).unwrap_or_default().finish())
-                    }
-                    _ => Arc::new(
-                        self.times
-                            .remove(&i)
-                            .unwrap_or_default()
-                            .finish()
-                            .with_timezone("UTC"),
-                    ),
+            .map(|f| match f.data_type() {
+                DataType::Utf8 => ColBuilder::Text(StringBuilder::new()),
+                DataType::Int64 => ColBuilder::Int(Int64Builder::new()),
+                DataType::Float64 => ColBuilder::Float(Float64Builder::new()),
+                _ => ColBuilder::Time(TimestampMillisecondBuilder::new()),
+            })
+            .collect();
+        Cols { builders }
+    }
+    // A call that does not match the schema is a bug in `Baselines::table`; the column then
+    // comes out short and `finish` reports it.
+    fn s(&mut self, i: usize, v: Option<&str>) {
+        if let Some(ColBuilder::Text(b)) = self.builders.get_mut(i) {
+            b.append_option(v);
+        }
+    }
+    fn i(&mut self, i: usize, v: Option<i64>) {
+        if let Some(ColBuilder::Int(b)) = self.builders.get_mut(i) {
+            b.append_option(v);
+        }
+    }
+    fn f(&mut self, i: usize, v: Option<f64>) {
+        if let Some(ColBuilder::Float(b)) = self.builders.get_mut(i) {
+            b.append_option(v);
+        }
+    }
+    fn t(&mut self, i: usize, v: i64) {
+        if let Some(ColBuilder::Time(b)) = self.builders.get_mut(i) {
+            b.append_value(v);
+        }
+    }
+    fn finish(self, schema: SchemaRef) -> RecordBatch {
+        let columns: Vec<ArrayRef> = self
+            .builders
+            .into_iter()
+            .map(|b| -> ArrayRef {
+                match b {
+                    ColBuilder::Text(mut b) => Arc::new(b.finish()),
+                    ColBuilder::Int(mut b) => Arc::new(b.finish()),
+                    ColBuilder::Float(mut b) => Arc::new(b.finish()),
+                    ColBuilder::Time(mut b) => Arc::new(b.finish().with_timezone("UTC")),
                 }
             })
             .collect();
