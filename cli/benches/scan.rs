@@ -15,6 +15,10 @@ use loginwatch_sfsim::export::{export_file, ExportFormat, ExportOptions};
 use loginwatch_sfsim::render::SetupZone;
 use loginwatch_sfsim::{GenConfig, SubTypeSpelling};
 
+/// mimalloc: the rule engine allocates many small, short-lived objects per execution.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn vm_hwm_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()

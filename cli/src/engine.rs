@@ -4,13 +4,18 @@
 //! Exports are not necessarily in time order (several files, Setup downloads newest first), and
 //! the engine needs the stream the streaming analyzer would see. Events are therefore sorted by
 //! `(event_time, event_id)` — the order of `loginwatch_analyzer::batch::run` — with an external
-//! merge sort: runs of [`RUN_EVENTS`] events are sorted and spilled to temporary JSON-lines
-//! files, then merged while feeding the engine chunk by chunk. Small inputs never touch the disk.
+//! merge sort: runs of [`RUN_EVENTS`] events are sorted and spilled to temporary Arrow IPC
+//! files (the login schema, in batches of the engine's chunk size), then merged while feeding the
+//! engine chunk by chunk. Small inputs never touch the disk.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::collections::{BinaryHeap, VecDeque};
+use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
+
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
+use loginwatch_shared::arrow::{from_record_batch, login_schema, to_record_batch};
 
 use loginwatch_analyzer::batch::{Batch, CHUNK};
 use loginwatch_analyzer::rules::{load_dir, Rule};
@@ -133,22 +138,8 @@ impl BatchRun {
     }
 
     fn spill(&mut self) -> Result<(), String> {
-        self.buffer.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
-        let file = tempfile::Builder::new()
-            .prefix("loginwatch-scan-run-")
-            .tempfile()
-            .map_err(|e| format!("cannot create a temporary file to sort the input: {e}"))?;
-        let mut w = BufWriter::with_capacity(1 << 20, file.as_file());
-        for e in self.buffer.drain(..) {
-            serde_json::to_writer(&mut w, &e)
-                .map_err(|e| format!("cannot spill sorted events: {e}"))?;
-            w.write_all(b"\n")
-                .map_err(|e| format!("cannot spill sorted events: {e}"))?;
-        }
-        w.flush()
-            .map_err(|e| format!("cannot spill sorted events: {e}"))?;
-        drop(w);
-        self.runs.push(file);
+        let run = write_run(&mut self.buffer)?;
+        self.runs.push(run);
         Ok(())
     }
 
@@ -186,10 +177,57 @@ impl BatchRun {
     }
 }
 
+/// Sorts `events` and writes them to a temporary file as Arrow IPC; `events` is left empty.
+fn write_run(events: &mut Vec<LoginEvent>) -> Result<tempfile::NamedTempFile, String> {
+    let fail = |e: &dyn std::fmt::Display| format!("cannot spill sorted events: {e}");
+    events.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
+    let file = tempfile::Builder::new()
+        .prefix("loginwatch-scan-run-")
+        .tempfile()
+        .map_err(|e| format!("cannot create a temporary file to sort the input: {e}"))?;
+    let out = BufWriter::with_capacity(1 << 20, file.as_file());
+    let mut w = StreamWriter::try_new(out, &login_schema()).map_err(|e| fail(&e))?;
+    for part in events.chunks(CHUNK) {
+        let batch = to_record_batch(part).map_err(|e| fail(&e))?;
+        w.write(&batch).map_err(|e| fail(&e))?;
+    }
+    w.finish().map_err(|e| fail(&e))?;
+    w.into_inner()
+        .map_err(|e| fail(&e))?
+        .into_inner()
+        .map_err(|e| fail(&e))?;
+    events.clear();
+    Ok(file)
+}
+
+/// One sorted run read back a batch at a time.
+struct RunReader {
+    batches: StreamReader<BufReader<std::fs::File>>,
+    path: PathBuf,
+    pending: VecDeque<LoginEvent>,
+}
+
+impl RunReader {
+    fn next(&mut self) -> Result<Option<LoginEvent>, String> {
+        while self.pending.is_empty() {
+            match self.batches.next() {
+                None => return Ok(None),
+                Some(batch) => {
+                    let corrupt = |e: &dyn std::fmt::Display| {
+                        format!("corrupt sorted run {}: {e}", self.path.display())
+                    };
+                    let batch = batch.map_err(|e| corrupt(&e))?;
+                    self.pending = from_record_batch(&batch).map_err(|e| corrupt(&e))?.into();
+                }
+            }
+        }
+        Ok(self.pending.pop_front())
+    }
+}
+
 /// K-way merge of the spilled runs and the in-memory remainder.
 struct Merge {
-    readers: Vec<std::io::Lines<BufReader<std::fs::File>>>,
-    paths: Vec<PathBuf>,
+    readers: Vec<RunReader>,
     heads: Vec<Option<LoginEvent>>,
     heap: BinaryHeap<Reverse<(i64, String, usize)>>,
     memory: std::vec::IntoIter<LoginEvent>,
@@ -199,17 +237,22 @@ impl Merge {
     fn new(runs: &[tempfile::NamedTempFile], memory: Vec<LoginEvent>) -> Result<Merge, String> {
         let mut m = Merge {
             readers: Vec::new(),
-            paths: Vec::new(),
             heads: Vec::new(),
             heap: BinaryHeap::new(),
             memory: memory.into_iter(),
         };
         for run in runs {
+            let path = run.path().to_path_buf();
             let f = run
                 .reopen()
                 .map_err(|e| format!("cannot reread a sorted run: {e}"))?;
-            m.readers.push(BufReader::with_capacity(1 << 20, f).lines());
-            m.paths.push(run.path().to_path_buf());
+            let batches = StreamReader::try_new(BufReader::with_capacity(1 << 20, f), None)
+                .map_err(|e| format!("corrupt sorted run {}: {e}", path.display()))?;
+            m.readers.push(RunReader {
+                batches,
+                path,
+                pending: VecDeque::new(),
+            });
             m.heads.push(None);
         }
         // Source `runs.len()` is the in-memory remainder.
@@ -224,16 +267,7 @@ impl Merge {
         let next = if i == self.readers.len() {
             self.memory.next()
         } else {
-            match self.readers[i].next() {
-                None => None,
-                Some(line) => {
-                    let line = line
-                        .map_err(|e| format!("cannot reread {}: {e}", self.paths[i].display()))?;
-                    Some(serde_json::from_str::<LoginEvent>(&line).map_err(|e| {
-                        format!("corrupt sorted run {}: {e}", self.paths[i].display())
-                    })?)
-                }
-            }
+            self.readers[i].next()?
         };
         if let Some(e) = &next {
             let (t, id) = order_key(e);
@@ -264,8 +298,6 @@ mod tests {
         let mut runs = Vec::new();
         // Three "runs" of interleaved times plus a memory remainder.
         for r in 0..3 {
-            let file = tempfile::NamedTempFile::new().unwrap();
-            let mut w = BufWriter::new(file.as_file());
             let mut evs: Vec<LoginEvent> = (0..50)
                 .map(|i| {
                     event(
@@ -277,15 +309,10 @@ mod tests {
                         true,
                     )
                 })
+                .rev()
                 .collect();
-            evs.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
-            for e in evs {
-                serde_json::to_writer(&mut w, &e).unwrap();
-                w.write_all(b"\n").unwrap();
-            }
-            w.flush().unwrap();
-            drop(w);
-            runs.push(file);
+            runs.push(write_run(&mut evs).unwrap());
+            assert!(evs.is_empty());
         }
         let memory: Vec<LoginEvent> = (0..10)
             .map(|i| {

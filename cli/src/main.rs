@@ -2,6 +2,10 @@
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc: the rule engine allocates many small, short-lived objects per execution.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "loginwatch",

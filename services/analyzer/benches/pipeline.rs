@@ -13,6 +13,10 @@ use loginwatch_analyzer::rules::load_dir;
 use loginwatch_analyzer::{Engine, EngineConfig};
 use loginwatch_shared::{AuthMethod, LoginEvent, Outcome, Source};
 
+/// mimalloc: the rule engine allocates many small, short-lived objects per execution.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EVENTS: usize = 20_000;
 const MICRO_BATCH: usize = 1000;
 

@@ -893,7 +893,16 @@ fn keys_of(rows: &[RecordBatch]) -> Keys {
     // Borrowed first: most rows repeat a user already seen, and owning each would allocate.
     let mut orgs: HashSet<&str> = HashSet::new();
     let mut users: HashSet<(&str, &str)> = HashSet::new();
+    let mut from: Option<i64> = None;
     for b in rows {
+        if let Some(times) = b
+            .column_by_name("event_time")
+            .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
+        {
+            if let Some(min) = arrow::compute::min(times) {
+                from = Some(from.map_or(min, |f| f.min(min)));
+            }
+        }
         let (Some(org), Some(user)) = (
             b.column_by_name("org_id")
                 .and_then(|c| c.as_string_opt::<i32>()),
@@ -919,6 +928,7 @@ fn keys_of(rows: &[RecordBatch]) -> Keys {
             .into_iter()
             .map(|(o, u)| (o.to_string(), u.to_string()))
             .collect(),
+        from,
     }
 }
 

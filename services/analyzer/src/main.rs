@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+/// mimalloc: the rule engine allocates many small, short-lived objects per execution.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "loginwatch-analyzer",

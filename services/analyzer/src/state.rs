@@ -9,8 +9,9 @@
 //! | `user_countries` | org_id, user_id, country_iso, first_seen, last_seen, logins | successes |
 //! | `org_apps` | org_id, application, first_seen, last_seen, logins | every login with an application |
 //! | `user_hours` | org_id, user_id, hour_of_week (0 = Monday 00:00 UTC … 167), logins | successes |
+//! | `user_day_hours` | org_id, user_id, hour_of_day (0 … 23 UTC), logins | `user_hours` summed over the days of the week |
 //! | `last_location` | org_id, user_id, event_time, latitude, longitude, country_iso, city, source_ip, event_id | last success with coordinates |
-//! | `hourly_logins` | org_id, user_id, hour_start, logins | every login; the last `hourly_history` hours per user |
+//! | `hourly_logins` | org_id, user_id, hour_start, logins, prior_hours, prior_logins | every login; the last `hourly_history` hours per user, from the hour of the first evaluated row on; `prior_*` count and sum the user's stored hours before `hour_start` |
 //!
 //! State is folded in event-time order as the watermark passes events, so a rule always sees the
 //! baseline as it was just before the events it evaluates. Late events (older than the
@@ -71,13 +72,14 @@ impl Default for StateBounds {
 }
 
 /// The state tables rules may reference.
-pub const TABLES: [&str; 8] = [
+pub const TABLES: [&str; 9] = [
     "user_profile",
     "org_profile",
     "known_ips",
     "user_countries",
     "org_apps",
     "user_hours",
+    "user_day_hours",
     "last_location",
     "hourly_logins",
 ];
@@ -197,6 +199,9 @@ pub struct Baselines {
 pub struct Keys {
     pub users: HashSet<(String, String)>,
     pub orgs: HashSet<String>,
+    /// Earliest event time (ms) of the evaluated rows: per-hour rows before its hour are only
+    /// needed as the `prior_*` sums, so they are not materialised.
+    pub from: Option<i64>,
 }
 
 impl Baselines {
@@ -454,6 +459,20 @@ impl Baselines {
                     }
                 }
             }
+            "user_day_hours" => {
+                for ((org, user), u) in &users {
+                    let mut day = [0i64; 24];
+                    for (h, n) in u.hours.iter().enumerate() {
+                        day[h % 24] += n;
+                    }
+                    for (h, n) in day.iter().enumerate().filter(|(_, n)| **n > 0) {
+                        cols.s(0, Some(org));
+                        cols.s(1, Some(user));
+                        cols.i(2, Some(h as i64));
+                        cols.i(3, Some(*n));
+                    }
+                }
+            }
             "last_location" => {
                 for ((org, user), u) in &users {
                     if let Some(l) = &u.last_location {
@@ -470,12 +489,20 @@ impl Baselines {
                 }
             }
             "hourly_logins" => {
+                let first_hour = keys.from.map(|t| t.div_euclid(3_600_000) * 3_600_000);
                 for ((org, user), u) in &users {
+                    let (mut prior_hours, mut prior_logins) = (0i64, 0i64);
                     for (h, n) in &u.hourly {
-                        cols.s(0, Some(org));
-                        cols.s(1, Some(user));
-                        cols.t(2, *h);
-                        cols.i(3, Some(*n));
+                        if first_hour.is_none_or(|first| *h >= first) {
+                            cols.s(0, Some(org));
+                            cols.s(1, Some(user));
+                            cols.t(2, *h);
+                            cols.i(3, Some(*n));
+                            cols.i(4, Some(prior_hours));
+                            cols.i(5, Some(prior_logins));
+                        }
+                        prior_hours += 1;
+                        prior_logins += n;
                     }
                 }
             }
@@ -603,6 +630,12 @@ pub fn schema(table: &str) -> SchemaRef {
             f("hour_of_week", Int64),
             f("logins", Int64),
         ],
+        "user_day_hours" => vec![
+            f("org_id", Utf8),
+            f("user_id", Utf8),
+            f("hour_of_day", Int64),
+            f("logins", Int64),
+        ],
         "last_location" => vec![
             f("org_id", Utf8),
             f("user_id", Utf8),
@@ -619,6 +652,8 @@ pub fn schema(table: &str) -> SchemaRef {
             f("user_id", Utf8),
             f("hour_start", ts()),
             f("logins", Int64),
+            f("prior_hours", Int64),
+            f("prior_logins", Int64),
         ],
         _ => vec![],
     };
@@ -652,6 +687,7 @@ mod tests {
                 .map(|u| ("o".to_string(), u.to_string()))
                 .collect(),
             orgs: ["o".to_string()].into(),
+            from: None,
         }
     }
 
@@ -672,6 +708,38 @@ mod tests {
         let p = b.table("user_profile", &keys(&["u1", "u2"]));
         assert_eq!(p.num_rows(), 2);
         assert_eq!(b.table("hourly_logins", &keys(&["u1"])).num_rows(), 1);
+    }
+
+    #[test]
+    fn hourly_logins_carry_the_sums_of_the_hours_before_each_row() {
+        let mut b = Baselines::new(StateBounds::default());
+        let h = 3_600_000;
+        b.fold(&[
+            rec("u1", 10, "1.1.1.1", true),
+            rec("u1", 20, "1.1.1.1", false),
+            rec("u1", h + 5, "1.1.1.1", true),
+            rec("u1", 3 * h, "1.1.1.1", true),
+            rec("u1", 3 * h + 1, "1.1.1.1", true),
+            rec("u1", 3 * h + 2, "1.1.1.1", true),
+        ]);
+        let all = b.table("hourly_logins", &keys(&["u1"]));
+        assert_eq!(all.num_rows(), 3);
+        let mut k = keys(&["u1"]);
+        k.from = Some(3 * h + 2);
+        let t = b.table("hourly_logins", &k);
+        assert_eq!(t.num_rows(), 1, "only the hour of the first evaluated row onwards");
+        let int = |name: &str| {
+            t.column_by_name(name)
+                .unwrap()
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .unwrap()
+                .value(0)
+        };
+        assert_eq!(
+            (int("logins"), int("prior_hours"), int("prior_logins")),
+            (3, 2, 3)
+        );
     }
 
     #[test]
