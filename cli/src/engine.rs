@@ -149,7 +149,8 @@ impl BatchRun {
             tracing::warn!(error = %e, "sorted in memory instead");
         }
         self.buffer.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
-        let rt = tokio::runtime::Builder::new_current_thread()
+        // Worker threads run the rules of one step concurrently (see `Engine`).
+        let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the rule engine runtime: {e}"))?;

@@ -26,7 +26,7 @@ use arrow::compute::{and, cast, concat_batches, filter_record_batch};
 use arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMillisecondType};
 use chrono::{DateTime, Utc};
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::execution::SessionState;
+use datafusion::execution::TaskContext;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::execution_plan::reset_plan_states;
 use datafusion::physical_plan::{collect, ExecutionPlan};
@@ -174,6 +174,10 @@ struct Compiled {
     rule: Rule,
     /// Planned once at start-up; each execution runs a state-reset copy over the live tables.
     physical: Arc<dyn ExecutionPlan>,
+    /// This rule's own tables (each rule has its own session), so rules can run concurrently.
+    logins: Arc<LiveTable>,
+    tables: HashMap<&'static str, Arc<LiveTable>>,
+    task_ctx: Arc<TaskContext>,
     state_tables: Vec<&'static str>,
     /// Watermark up to which this rule's windows were evaluated.
     evaluated_to: Option<i64>,
@@ -207,11 +211,6 @@ const BUCKET: i64 = 3_600_000;
 
 pub struct Engine {
     cfg: EngineConfig,
-    /// One snapshot of the session (tables are shared `Arc`s, so it sees every refresh); cloning
-    /// the context's state per execution would copy every function registry each time.
-    state: SessionState,
-    logins: Arc<LiveTable>,
-    state_tables: HashMap<&'static str, Arc<LiveTable>>,
     rules: Vec<Compiled>,
     baselines: Baselines,
     clocks: Clocks,
@@ -252,23 +251,25 @@ impl Engine {
         optimizer.enable_join_dynamic_filter_pushdown = false;
         optimizer.enable_topk_dynamic_filter_pushdown = false;
         optimizer.enable_aggregate_dynamic_filter_pushdown = false;
-        let ctx = SessionContext::new_with_config(config);
-        for udf in crate::udf::all() {
-            ctx.register_udf(udf);
-        }
-        let logins = Arc::new(LiveTable::new(login_schema()));
-        ctx.register_table("logins", logins.clone())
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
-        let mut state_tables = HashMap::new();
-        for t in TABLES {
-            let table = Arc::new(LiveTable::new(crate::state::schema(t)));
-            ctx.register_table(t, table.clone())
-                .map_err(|e| EngineError::Internal(e.to_string()))?;
-            state_tables.insert(t, table);
-        }
-        let state = ctx.state();
         let mut compiled = Vec::with_capacity(rules.len());
         for rule in rules {
+            // A session per rule: its tables are its own, so rules execute concurrently.
+            let ctx = SessionContext::new_with_config(config.clone());
+            for udf in crate::udf::all() {
+                ctx.register_udf(udf);
+            }
+            let internal =
+                |e: datafusion::error::DataFusionError| EngineError::Internal(e.to_string());
+            let logins = Arc::new(LiveTable::new(login_schema()));
+            ctx.register_table("logins", logins.clone())
+                .map_err(internal)?;
+            let mut tables = HashMap::new();
+            for t in TABLES {
+                let table = Arc::new(LiveTable::new(crate::state::schema(t)));
+                ctx.register_table(t, table.clone()).map_err(internal)?;
+                tables.insert(t, table);
+            }
+            let state = ctx.state();
             let sql_err = |message: String| RuleError::Sql {
                 file: rule.file.clone(),
                 message,
@@ -301,6 +302,9 @@ impl Engine {
             compiled.push(Compiled {
                 rule,
                 physical,
+                logins,
+                tables,
+                task_ctx: state.task_ctx(),
                 state_tables: used,
                 evaluated_to: None,
             });
@@ -319,9 +323,6 @@ impl Engine {
                 order: VecDeque::new(),
             },
             cfg,
-            state,
-            logins,
-            state_tables,
             rules: compiled,
             clocks: Clocks::default(),
             watermark: None,
@@ -503,11 +504,11 @@ impl Engine {
             };
             self.buffer.entry(bucket).or_default().push(part);
         }
-        for i in 0..self.rules.len() {
-            if !matches!(self.rules[i].rule.spec.window, WindowSpec::PerEvent { .. }) {
-                continue;
-            }
-            let rows = self.run(i, vec![batch.clone()]).await?;
+        let jobs: Vec<(usize, Vec<RecordBatch>)> = (0..self.rules.len())
+            .filter(|i| matches!(self.rules[*i].rule.spec.window, WindowSpec::PerEvent { .. }))
+            .map(|i| (i, vec![batch.clone()]))
+            .collect();
+        for (i, rows) in self.run_all(jobs, None).await? {
             for row in rows {
                 if self.alerted.insert((i, row.key.clone(), row.window_start)) {
                     let d = self.detection(i, &row, false);
@@ -566,11 +567,13 @@ impl Engine {
         if !fresh.is_empty() {
             // The baseline rules share one state snapshot: each table is built once per step.
             let mut tables = StateSnapshot::new(keys_of(&fresh));
-            for i in 0..self.rules.len() {
-                if matches!(self.rules[i].rule.spec.window, WindowSpec::EventTime) {
-                    for row in self.run_with(i, fresh.clone(), &mut tables).await? {
-                        out.push(self.detection(i, &row, false));
-                    }
+            let jobs: Vec<(usize, Vec<RecordBatch>)> = (0..self.rules.len())
+                .filter(|i| matches!(self.rules[*i].rule.spec.window, WindowSpec::EventTime))
+                .map(|i| (i, fresh.clone()))
+                .collect();
+            for (i, rows) in self.run_all(jobs, Some(&mut tables)).await? {
+                for row in rows {
+                    out.push(self.detection(i, &row, false));
                 }
             }
         }
@@ -581,7 +584,9 @@ impl Engine {
         if !records.is_empty() {
             self.baselines.fold(&records);
         }
-        // 3. Windows whose end passed.
+        // 3. Windows whose end passed: what each rule evaluates, then all of them at once.
+        let mut jobs = Vec::new();
+        let mut closing: HashMap<usize, (i64, i64, bool)> = HashMap::new();
         for i in 0..self.rules.len() {
             let window = self.rules[i].rule.spec.window.clone();
             let evaluated = self.rules[i].evaluated_to.unwrap_or(lo);
@@ -640,7 +645,14 @@ impl Engine {
                 WindowSpec::Hopping { size, .. } => size.as_millis(),
                 _ => 0,
             };
-            for row in self.run(i, rows_in).await? {
+            closing.insert(i, (evaluated, default_len, summary));
+            jobs.push((i, rows_in));
+        }
+        for (i, rows) in self.run_all(jobs, None).await? {
+            let Some(&(evaluated, default_len, summary)) = closing.get(&i) else {
+                continue;
+            };
+            for row in rows {
                 let end = row.window_end.unwrap_or(row.window_start + default_len);
                 let end = if summary {
                     row.window_start + default_len
@@ -710,48 +722,82 @@ impl Engine {
         out
     }
 
-    async fn run(&mut self, i: usize, rows: Vec<RecordBatch>) -> Result<Vec<OutRow>, EngineError> {
-        let mut tables = StateSnapshot::new(if self.rules[i].state_tables.is_empty() {
-            Keys::default()
-        } else {
-            keys_of(&rows)
-        });
-        self.run_with(i, rows, &mut tables).await
+    /// Executes each `(rule, rows)` job, concurrently (each rule has its own tables), and returns
+    /// the outputs in job order. State tables come from `shared` when given (the jobs then share
+    /// its keys), else from a snapshot of each job's own rows.
+    async fn run_all(
+        &mut self,
+        jobs: Vec<(usize, Vec<RecordBatch>)>,
+        mut shared: Option<&mut StateSnapshot>,
+    ) -> Result<Vec<(usize, Vec<OutRow>)>, EngineError> {
+        let mut running = Vec::with_capacity(jobs.len());
+        for (i, rows) in jobs {
+            let c = &self.rules[i];
+            let mut own = None;
+            let tables = match shared.as_deref_mut() {
+                Some(t) => t,
+                None => own.insert(StateSnapshot::new(if c.state_tables.is_empty() {
+                    Keys::default()
+                } else {
+                    keys_of(&rows)
+                })),
+            };
+            for t in &c.state_tables {
+                let batch = tables
+                    .built
+                    .entry(t)
+                    .or_insert_with(|| self.baselines.table(t, &tables.keys));
+                c.tables[t].set(vec![batch.clone()]);
+            }
+            c.logins.set(rows);
+            // Fresh operator state (hash-join build sides, sort buffers) over the same plan.
+            let physical = reset_plan_states(c.physical.clone())
+                .map_err(|e| self.evaluation_error(i, e.to_string()))?;
+            let task_ctx = c.task_ctx.clone();
+            let started = Instant::now();
+            let handle = tokio::spawn(async move {
+                let result = collect(physical, task_ctx).await;
+                (result, started.elapsed())
+            });
+            running.push((i, handle));
+        }
+        let mut out = Vec::with_capacity(running.len());
+        let mut failure = None;
+        for (i, handle) in running {
+            let joined = handle.await;
+            self.rules[i].logins.clear();
+            let result = match joined {
+                Ok((Ok(batches), took)) => {
+                    metrics()
+                        .rule_evaluation_duration
+                        .with_label_values(&[self.rules[i].rule.spec.id.as_str()])
+                        .observe(took.as_secs_f64());
+                    parse_output(&batches).map_err(|m| self.evaluation_error(i, m))
+                }
+                Ok((Err(e), _)) => Err(self.evaluation_error(i, e.to_string())),
+                Err(e) => Err(self.evaluation_error(i, format!("execution task failed: {e}"))),
+            };
+            // Wait for every task before reporting, so no execution outlives this call.
+            match result {
+                Ok(rows) => out.push((i, rows)),
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
     }
 
-    /// Runs rule `i` over `rows`, with state tables for the keys of `tables` (built on first use).
-    async fn run_with(
-        &mut self,
-        i: usize,
-        rows: Vec<RecordBatch>,
-        tables: &mut StateSnapshot,
-    ) -> Result<Vec<OutRow>, EngineError> {
-        let started = Instant::now();
-        let c = &self.rules[i];
-        let fail = |message: String| EngineError::Evaluation {
-            rule: c.rule.spec.id.clone(),
-            file: c.rule.file.display().to_string(),
+    fn evaluation_error(&self, i: usize, message: String) -> EngineError {
+        let rule = &self.rules[i].rule;
+        EngineError::Evaluation {
+            rule: rule.spec.id.clone(),
+            file: rule.file.display().to_string(),
             message,
-        };
-        for t in &c.state_tables {
-            let batch = tables
-                .built
-                .entry(t)
-                .or_insert_with(|| self.baselines.table(t, &tables.keys));
-            self.state_tables[t].set(vec![batch.clone()]);
         }
-        self.logins.set(rows);
-        // Fresh operator state (hash-join build sides, sort buffers) over the same plan.
-        let physical = reset_plan_states(c.physical.clone()).map_err(|e| fail(e.to_string()))?;
-        let result = collect(physical, self.state.task_ctx()).await;
-        self.logins.clear();
-        let result = result.map_err(|e| fail(e.to_string()))?;
-        let rows = parse_output(&result).map_err(fail)?;
-        metrics()
-            .rule_evaluation_duration
-            .with_label_values(&[c.rule.spec.id.as_str()])
-            .observe(started.elapsed().as_secs_f64());
-        Ok(rows)
     }
 
     fn detection(&self, i: usize, row: &OutRow, summary: bool) -> Detection {

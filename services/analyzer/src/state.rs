@@ -727,7 +727,11 @@ mod tests {
         let mut k = keys(&["u1"]);
         k.from = Some(3 * h + 2);
         let t = b.table("hourly_logins", &k);
-        assert_eq!(t.num_rows(), 1, "only the hour of the first evaluated row onwards");
+        assert_eq!(
+            t.num_rows(),
+            1,
+            "only the hour of the first evaluated row onwards"
+        );
         let int = |name: &str| {
             t.column_by_name(name)
                 .unwrap()
