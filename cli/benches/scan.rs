@@ -39,7 +39,7 @@ fn main() {
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("tempdir");
     let file: PathBuf = dir.path().join("Login.csv");
-    // A 2,000-user org: a million logins is about a month of its history.
+    // A 2,000-user org (about 240 logins per hour): a million logins span about 170 days.
     let mut cfg = GenConfig::new(
         loginwatch_sfsim::config::DEFAULT_ORG_ID,
         "acme",
@@ -105,6 +105,12 @@ fn main() {
         vm_hwm_mib()
     );
     println!("ratio scan time / parse floor: {:.1}x", total / floor);
+    if let Some((first, last)) = report.inventory.time_range() {
+        println!(
+            "event time spanned: {first} .. {last} ({:.0} hours)",
+            (last - first).num_minutes() as f64 / 60.0
+        );
+    }
     // Where the engine's time went: DataFusion executions per rule (the rest is parsing,
     // sorting, windows and baselines).
     let hist = &loginwatch_shared::metrics::metrics().rule_evaluation_duration;

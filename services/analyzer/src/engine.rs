@@ -1,7 +1,8 @@
-//! The rule engine: one long-lived DataFusion `SessionContext`, the retained buffer of on-time
-//! logins and the state tables in registered [`LiveTable`]s whose rows are swapped between
+//! The rule engine: a long-lived DataFusion `SessionContext` per rule, the retained buffer of
+//! on-time logins and the state tables in registered [`LiveTable`]s whose rows are swapped between
 //! executions, and each rule's physical plan built once at start-up and re-executed (after a
-//! state reset) when windows close: never planned per message or per window.
+//! state reset) when windows close: never planned per message or per window. The rules due in
+//! one step run concurrently, each over its own tables.
 //!
 //! The same engine runs the streaming service ([`crate::service`]) and batch scans
 //! ([`crate::batch`]): feed events with [`Engine::ingest`], call [`Engine::trigger`] after each
