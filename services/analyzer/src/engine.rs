@@ -587,7 +587,8 @@ impl Engine {
         }
         // 3. Windows whose end passed: what each rule evaluates, then all of them at once.
         let mut jobs = Vec::new();
-        let mut closing: HashMap<usize, (i64, i64, bool)> = HashMap::new();
+        // Parallel to `jobs`: (evaluated_to before this step, default window length, summary).
+        let mut closing = Vec::new();
         for i in 0..self.rules.len() {
             let window = self.rules[i].rule.spec.window.clone();
             let evaluated = self.rules[i].evaluated_to.unwrap_or(lo);
@@ -646,13 +647,11 @@ impl Engine {
                 WindowSpec::Hopping { size, .. } => size.as_millis(),
                 _ => 0,
             };
-            closing.insert(i, (evaluated, default_len, summary));
+            closing.push((evaluated, default_len, summary));
             jobs.push((i, rows_in));
         }
-        for (i, rows) in self.run_all(jobs, None).await? {
-            let Some(&(evaluated, default_len, summary)) = closing.get(&i) else {
-                continue;
-            };
+        let outputs = self.run_all(jobs, None).await?;
+        for ((i, rows), (evaluated, default_len, summary)) in outputs.into_iter().zip(closing) {
             for row in rows {
                 let end = row.window_end.unwrap_or(row.window_start + default_len);
                 let end = if summary {
@@ -724,14 +723,16 @@ impl Engine {
     }
 
     /// Executes each `(rule, rows)` job, concurrently (each rule has its own tables), and returns
-    /// the outputs in job order. State tables come from `shared` when given (the jobs then share
-    /// its keys), else from a snapshot of each job's own rows.
+    /// the outputs of every job in job order, or the first error once every started execution has
+    /// finished. State tables come from `shared` when given (the jobs then share its keys), else
+    /// from a snapshot of each job's own rows.
     async fn run_all(
         &mut self,
         jobs: Vec<(usize, Vec<RecordBatch>)>,
         mut shared: Option<&mut StateSnapshot>,
     ) -> Result<Vec<(usize, Vec<OutRow>)>, EngineError> {
         let mut running = Vec::with_capacity(jobs.len());
+        let mut failure = None;
         for (i, rows) in jobs {
             let c = &self.rules[i];
             let mut own = None;
@@ -750,10 +751,15 @@ impl Engine {
                     .or_insert_with(|| self.baselines.table(t, &tables.keys));
                 c.tables[t].set(vec![batch.clone()]);
             }
-            c.logins.set(rows);
             // Fresh operator state (hash-join build sides, sort buffers) over the same plan.
-            let physical = reset_plan_states(c.physical.clone())
-                .map_err(|e| self.evaluation_error(i, e.to_string()))?;
+            let physical = match reset_plan_states(c.physical.clone()) {
+                Ok(p) => p,
+                Err(e) => {
+                    failure.get_or_insert(self.evaluation_error(i, e.to_string()));
+                    break;
+                }
+            };
+            c.logins.set(rows);
             let task_ctx = c.task_ctx.clone();
             let started = Instant::now();
             let handle = tokio::spawn(async move {
@@ -763,7 +769,6 @@ impl Engine {
             running.push((i, handle));
         }
         let mut out = Vec::with_capacity(running.len());
-        let mut failure = None;
         for (i, handle) in running {
             let joined = handle.await;
             self.rules[i].logins.clear();
