@@ -42,9 +42,22 @@ pub struct DemoArgs {
     /// Seed of the simulated org's traffic (same seed, same org, same incidents).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Where the simulated history ends and live traffic begins, RFC 3339 (e.g.
+    /// `2026-03-09T00:00:00Z`); with `--seed`, the same start replays the same org. Default: now.
+    #[arg(long, value_parser = parse_start)]
+    pub start: Option<chrono::DateTime<chrono::Utc>>,
     /// Address of `/metrics`, `/healthz`, `/readyz` (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub metrics_listen: SocketAddr,
+}
+
+/// An RFC 3339 instant, e.g. `2026-03-09T00:00:00Z`.
+pub fn parse_start(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s.trim())
+        .map(|t| loginwatch_shared::time::truncate_to_millis(t.with_timezone(&chrono::Utc)))
+        .map_err(|e| {
+            format!("`{s}` is not an RFC 3339 instant ({e}); use e.g. 2026-03-09T00:00:00Z")
+        })
 }
 
 /// `20s`, `5m`, `1h`, `1500ms` or plain seconds.
@@ -160,6 +173,7 @@ async fn run_async(args: DemoArgs, bootstrap: String) -> anyhow::Result<()> {
     // 1. The simulated org: a short history (baseline day, then incidents every half hour), then live.
     let sim_cfg = loginwatch_sfsim::config::SimConfig {
         seed: args.seed,
+        history_end: args.start,
         history_days: HISTORY_DAYS,
         learning_days: 1,
         incident_spacing_mins: 30,
@@ -236,6 +250,10 @@ async fn run_async(args: DemoArgs, bootstrap: String) -> anyhow::Result<()> {
         group_id: "loginwatch-demo-analyzer".into(),
         rules_dir: rules_dir.clone(),
         ops_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        engine: loginwatch_analyzer::engine::EngineConfig {
+            clock: sim.clock(),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let analyzer =
@@ -278,7 +296,8 @@ async fn run_async(args: DemoArgs, bootstrap: String) -> anyhow::Result<()> {
             "stream": { "enabled": true },
         }],
     }))?;
-    let ingester = loginwatch_ingester::start(ingester_cfg).await?;
+    // The ingester reads the simulated org's clock: its "now" is the org's, also at --speed > 1.
+    let ingester = loginwatch_ingester::start_with_clock(ingester_cfg, sim.clock()).await?;
 
     // Run until Ctrl-C / SIGTERM or the duration.
     match args.duration {

@@ -218,8 +218,8 @@ max_step = "6h"
         http_get(&analyzer_ops, "/readyz").is_ok_and(|(s, _)| s == 200)
     });
 
-    // Ingester: LoginHistory from before the first simulated hour, in week-long windows.
-    let lookback = (Utc::now() - history_start).num_seconds() + 86_400;
+    // Ingester: LoginHistory from a day before the first simulated hour, in week-long windows.
+    let initial_start = history_start - chrono::Duration::days(1);
     let ingester_cfg = write(
         d,
         "ingester.toml",
@@ -239,11 +239,12 @@ poll_interval_secs = 1
 overlap_secs = 300
 max_window_secs = 604800
 settle_secs = 0
-initial_lookback_secs = {lookback}
+initial_start = "{initial_start}"
 batch_size = 2000
 "#,
             state = d.join("ingester-state").display(),
             ops = free_port(),
+            initial_start = initial_start.to_rfc3339(),
         ),
     );
     let mut ingester = service(

@@ -12,6 +12,11 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::Message;
 
 const TOPIC: &str = "loginwatch.logins.v1";
+/// The simulated history is fixed in time (two days ending on a Sunday 00:00 UTC), so its logins
+/// are the same whatever day the test runs; it must lie before any date the suite runs at.
+const HISTORY_END: &str = "2026-11-29T00:00:00Z";
+/// The ingester's backfill starts a day before the history.
+const INITIAL_START: &str = "2026-11-26T00:00:00Z";
 
 /// Reads the topic from the beginning until `expected` distinct ids were seen or `timeout` passed.
 fn read_all(
@@ -60,6 +65,7 @@ fn every_login_arrives_exactly_once_across_a_20s_broker_outage() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sim = rt
         .block_on(loginwatch_sfsim::start(loginwatch_sfsim::SimConfig {
+            history_end: Some(HISTORY_END.parse().unwrap()),
             history_days: 2,
             learning_days: 1,
             incidents: false,
@@ -99,7 +105,7 @@ poll_interval_secs = 1
 overlap_secs = 300
 max_window_secs = 3600
 settle_secs = 0
-initial_lookback_secs = 259200
+initial_start = "{initial_start}"
 batch_size = 200
 "#,
             state = work.path().join("state").display(),
@@ -107,6 +113,7 @@ batch_size = 200
             bootstrap = broker.bootstrap_servers(),
             base = sim.base_url(),
             client_id = loginwatch_sfsim::config::TEST_CLIENT_ID,
+            initial_start = INITIAL_START,
         ),
     )
     .unwrap();

@@ -44,6 +44,11 @@ const QUIET_ALERTS: &[&str] = &[
 ];
 
 const ORG_ID: &str = "00D5j00000DgAYGEA3";
+/// The simulated history is fixed in time (two days ending on a Sunday 00:00 UTC), so the data
+/// are the same whatever day the test runs; it must lie before any date the suite runs at.
+const HISTORY_END: &str = "2026-11-29T00:00:00Z";
+/// The ingester's backfill starts a day before the history.
+const INITIAL_START: &str = "2026-11-26T00:00:00Z";
 
 #[test]
 fn every_dashboard_and_alert_query_returns_data_from_the_live_pipeline() {
@@ -91,6 +96,7 @@ fn every_dashboard_and_alert_query_returns_data_from_the_live_pipeline() {
         "sfsim.toml",
         &format!(
             r#"listen = "127.0.0.1:{sfsim_port}"
+history_end = "{HISTORY_END}"
 history_days = 2
 learning_days = 1
 incident_spacing_mins = 90
@@ -138,7 +144,7 @@ login_url = "{sfsim_url}"
 auth = {{ type = "client_credentials", client_id = "obs-test-client", client_secret = {{ value = "obs-test-secret" }} }}
 [orgs.login_history]
 poll_interval_secs = 1
-initial_lookback_secs = 259200
+initial_start = "{INITIAL_START}"
 [orgs.retry]
 initial_backoff_ms = 50
 max_backoff_ms = 200

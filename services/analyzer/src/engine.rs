@@ -64,6 +64,10 @@ pub struct EngineConfig {
     pub target_partitions: usize,
     /// Baseline state bounds.
     pub state: StateBounds,
+    /// Where "now" is read for the watermark-lag metric: the system clock, or a simulated org's
+    /// (demo). Not a config key.
+    #[serde(skip)]
+    pub clock: loginwatch_shared::time::Clock,
 }
 
 impl Default for EngineConfig {
@@ -75,6 +79,7 @@ impl Default for EngineConfig {
             dedupe_capacity: 500_000,
             target_partitions: 1,
             state: StateBounds::default(),
+            clock: loginwatch_shared::time::Clock::system(),
         }
     }
 }
@@ -455,7 +460,7 @@ impl Engine {
             self.advance_to(target, false, &mut out).await?;
         }
         if let Some(w) = self.watermark {
-            let lag = (Utc::now().timestamp_millis() - w) as f64 / 1000.0;
+            let lag = (self.cfg.clock.now().timestamp_millis() - w) as f64 / 1000.0;
             metrics()
                 .watermark_lag
                 .with_label_values(&[] as &[&str])

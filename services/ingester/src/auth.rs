@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use loginwatch_shared::config::{ConfigError, Secret};
 use loginwatch_shared::metrics::{metrics, status_class};
+use loginwatch_shared::time::Clock;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
@@ -167,6 +168,8 @@ pub struct TokenProvider {
     lifetime: Duration,
     cached: Mutex<Option<AccessToken>>,
     generations: std::sync::atomic::AtomicU64,
+    /// The org's notion of now: JWT `exp`, and every time the org's readers stamp or query.
+    clock: Clock,
 }
 
 impl TokenProvider {
@@ -183,7 +186,18 @@ impl TokenProvider {
             lifetime: Duration::from_secs(org.token_lifetime_secs),
             cached: Mutex::new(None),
             generations: std::sync::atomic::AtomicU64::new(0),
+            clock: Clock::system(),
         }
+    }
+
+    /// Reads time from `clock` instead of the system clock (tests, simulated orgs).
+    pub fn with_clock(mut self, clock: Clock) -> TokenProvider {
+        self.clock = clock;
+        self
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// A valid token: the cached one unless it is older than 90 % of the assumed lifetime.
@@ -222,7 +236,7 @@ impl TokenProvider {
                     iss: consumer_key,
                     sub: username,
                     aud: audience,
-                    exp: chrono::Utc::now().timestamp() + 180,
+                    exp: self.clock.now().timestamp() + 180,
                 };
                 let assertion = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, key)
                     .map_err(|_| AuthError::Signing {

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use loginwatch_shared::config::{ConfigError, SecretRef};
 use loginwatch_shared::kafka::KafkaSettings;
 use serde::{Deserialize, Serialize};
@@ -189,6 +190,14 @@ pub struct LoginHistorySettings {
     pub settle_secs: u64,
     /// Where a new org (no saved cursor) starts, back from now. Default 86400 s (1 day).
     pub initial_lookback_secs: u64,
+    /// Where a new org (no saved cursor) starts, as an RFC 3339 instant: a backfill from a
+    /// date. Wins over `initial_lookback_secs`. Default: unset.
+    #[serde(
+        default,
+        with = "loginwatch_shared::time::rfc3339_millis_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub initial_start: Option<DateTime<Utc>>,
     /// `Sforce-Query-Options: batchSize` (200–2000). Default 2000.
     pub batch_size: u32,
     /// Look up user names (`User`, cached by Id): LoginHistory has only `UserId`. Default true.
@@ -208,6 +217,7 @@ impl Default for LoginHistorySettings {
             max_window_secs: 3600,
             settle_secs: 2,
             initial_lookback_secs: 86_400,
+            initial_start: None,
             batch_size: 2000,
             enrich_username: true,
             enrich_geo: true,

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use loginwatch_shared::ops::Readiness;
+use loginwatch_shared::time::Clock;
 use tokio_util::sync::CancellationToken;
 
 pub use config::IngesterConfig;
@@ -94,6 +95,11 @@ pub enum StartError {
 /// Validates the config, resolves every org's secrets, creates topics and the producer, serves
 /// the ops endpoint and starts one task per org and source.
 pub async fn start(cfg: IngesterConfig) -> Result<Running, StartError> {
+    start_with_clock(cfg, Clock::system()).await
+}
+
+/// [`start`] with every org reading time from `clock` (a simulated org's clock in tests and demos).
+pub async fn start_with_clock(cfg: IngesterConfig, clock: Clock) -> Result<Running, StartError> {
     cfg.validate()?;
     let creds = cfg
         .orgs
@@ -132,7 +138,7 @@ pub async fn start(cfg: IngesterConfig) -> Result<Running, StartError> {
     let mut tasks = tokio::task::JoinSet::new();
     for (org, creds) in cfg.orgs.iter().zip(creds) {
         let http = rest_client(Duration::from_secs(org.request_timeout_secs));
-        let tokens = Arc::new(auth::TokenProvider::new(org, creds, http.clone()));
+        let tokens = Arc::new(auth::TokenProvider::new(org, creds, http.clone()).with_clock(clock));
         let budget = Arc::new(budget::ApiBudget::new(&org.org_id, org.budget.clone()));
         if org.login_history.enabled {
             let client = salesforce::SalesforceClient::new(

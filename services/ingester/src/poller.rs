@@ -107,16 +107,16 @@ impl LoginHistoryPoller {
         format!("org:{}:{SOURCE}", self.org())
     }
 
-    /// The saved cursor, or a new one `initial_lookback_secs` back from now.
+    /// The saved cursor, or a new one at `initial_start` (or `initial_lookback_secs` back from now).
     pub fn load_cursor(&self) -> Result<LoginHistoryCursor, StateError> {
         Ok(self
             .store
             .load(self.org(), SOURCE)?
             .unwrap_or_else(|| LoginHistoryCursor {
-                watermark: loginwatch_shared::time::truncate_to_millis(
-                    Utc::now()
-                        - chrono::Duration::seconds(self.settings.initial_lookback_secs as i64),
-                ),
+                watermark: self.settings.initial_start.unwrap_or_else(|| {
+                    self.client.clock().now_millis()
+                        - chrono::Duration::seconds(self.settings.initial_lookback_secs as i64)
+                }),
                 seen: Default::default(),
             }))
     }
@@ -211,7 +211,7 @@ impl LoginHistoryPoller {
     /// One cheap call while paused, only to read `Sforce-Limit-Info` again: an empty-window
     /// LoginHistory query (every org and every API version answers it; `/limits` needs more permissions).
     async fn probe_limits(&self) {
-        let now = loginwatch_shared::time::truncate_to_millis(Utc::now());
+        let now = self.client.clock().now_millis();
         if let Err(e) = self.client.query(&window_query(now, now), None).await {
             tracing::debug!(org = %self.org(), error = %e, "API usage probe failed");
         }
@@ -223,7 +223,7 @@ impl LoginHistoryPoller {
         cursor: &mut LoginHistoryCursor,
     ) -> Result<CycleOutcome, PollError> {
         let overlap = chrono::Duration::seconds(self.settings.overlap_secs as i64);
-        let now = Utc::now();
+        let now = self.client.clock().now();
         let limit = loginwatch_shared::time::truncate_to_millis(
             now - chrono::Duration::seconds(self.settings.settle_secs as i64),
         );
@@ -283,7 +283,7 @@ impl LoginHistoryPoller {
         cursor: &mut LoginHistoryCursor,
     ) -> Result<Option<String>, PollError> {
         let org = self.org().to_string();
-        let ctx = ParseContext::new(org.clone());
+        let ctx = ParseContext::new(org.clone()).with_ingested_at(self.client.clock().now());
         let page = parse::login_history::parse_page(body, &ctx).map_err(|e| PollError::Page {
             org: org.clone(),
             detail: e.to_string(),
@@ -359,7 +359,7 @@ impl LoginHistoryPoller {
         if let Some(t) = newest_event {
             m.ingest_lag
                 .with_label_values(&[&org, SOURCE])
-                .set((Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0);
+                .set((self.client.clock().now() - t).num_milliseconds().max(0) as f64 / 1000.0);
         }
         // Everything up to `newest` on this page is acknowledged: ascending order means every
         // row before it was on this or an earlier page (later stragglers fall in the overlap).

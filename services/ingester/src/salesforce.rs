@@ -108,6 +108,11 @@ impl SalesforceClient {
         }
     }
 
+    /// The org's clock (the token provider's).
+    pub fn clock(&self) -> &loginwatch_shared::time::Clock {
+        self.auth.clock()
+    }
+
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }

@@ -200,7 +200,7 @@ impl StreamSubscriber {
 
     async fn deliver(&mut self, data: Vec<Value>) -> Result<(), StreamError> {
         let org = self.org().to_string();
-        let ctx = ParseContext::new(org.clone());
+        let ctx = ParseContext::new(org.clone()).with_ingested_at(self.client.clock().now());
         let mut newest = self.replay_id;
         let mut outgoing = Vec::with_capacity(data.len());
         let (mut ok, mut dead) = (0u64, 0u64);
@@ -245,7 +245,7 @@ impl StreamSubscriber {
         if let Some(t) = newest_time {
             m.ingest_lag
                 .with_label_values(&[&org, SOURCE])
-                .set((chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0);
+                .set((self.client.clock().now() - t).num_milliseconds().max(0) as f64 / 1000.0);
         }
         self.replay_id = newest;
         self.store

@@ -16,12 +16,22 @@ use loginwatch_ingester::{auth, budget, salesforce, sink, IngesterConfig};
 use loginwatch_shared::kafka::{DEADLETTER_TOPIC, LOGINS_TOPIC};
 use loginwatch_shared::metrics::metrics;
 use loginwatch_shared::ops::Readiness;
+use loginwatch_shared::time::Clock;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use support::*;
 use tokio_util::sync::CancellationToken;
 
 const CC_SECRET: &str = "cc-secret-value-42";
+
+/// The one clock of this test binary: it starts at a fixed instant (a Saturday 23:30 UTC, so a
+/// 9-hour backfill crosses midnight into Sunday) and advances with real time. The rows of every
+/// test are built from it and every ingester under test reads it, so nothing depends on the day
+/// the suite runs.
+fn clock() -> Clock {
+    static CLOCK: std::sync::OnceLock<Clock> = std::sync::OnceLock::new();
+    *CLOCK.get_or_init(|| Clock::starting_at("2026-03-07T23:30:00Z".parse().unwrap()))
+}
 
 fn mock_cluster() -> MockCluster<'static, DefaultProducerContext> {
     let c = MockCluster::new(1).expect("mock cluster");
@@ -83,7 +93,7 @@ fn poller(cfg: &IngesterConfig, cancel: &CancellationToken) -> LoginHistoryPolle
     let org = &cfg.orgs[0];
     let creds = auth::Credentials::resolve(org, "orgs[0]").unwrap();
     let http = loginwatch_ingester::rest_client(Duration::from_secs(org.request_timeout_secs));
-    let tokens = Arc::new(auth::TokenProvider::new(org, creds, http.clone()));
+    let tokens = Arc::new(auth::TokenProvider::new(org, creds, http.clone()).with_clock(clock()));
     let budget = Arc::new(budget::ApiBudget::new(&org.org_id, org.budget.clone()));
     let client = salesforce::SalesforceClient::new(
         org,
@@ -144,7 +154,7 @@ fn assert_exactly_once(
 }
 
 fn minutes_ago(m: i64) -> DateTime<Utc> {
-    loginwatch_shared::time::truncate_to_millis(Utc::now() - chrono::Duration::minutes(m))
+    loginwatch_shared::time::truncate_to_millis(clock().now() - chrono::Duration::minutes(m))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -319,7 +329,9 @@ async fn restart_mid_backfill_resumes_with_zero_loss_and_zero_duplicates() {
     let org = "00D000000000005AAA";
     let cfg = parse_config(&config_text(org, &stub, &bootstrap, dir.path(), ""));
 
-    let running = loginwatch_ingester::start(cfg.clone()).await.unwrap();
+    let running = loginwatch_ingester::start_with_clock(cfg.clone(), clock())
+        .await
+        .unwrap();
     // Stop while the backfill is in the middle of it (some pages fetched, far from done).
     for _ in 0..500 {
         if stub.with(|s| s.query_calls) >= 4 {
@@ -345,7 +357,9 @@ async fn restart_mid_backfill_resumes_with_zero_loss_and_zero_duplicates() {
     );
 
     stub.with(|s| s.delay = Duration::ZERO);
-    let running = loginwatch_ingester::start(cfg).await.unwrap();
+    let running = loginwatch_ingester::start_with_clock(cfg, clock())
+        .await
+        .unwrap();
     for _ in 0..1000 {
         if metrics()
             .ingest_records
@@ -495,7 +509,9 @@ async fn quota_pause_and_resume() {
         dir.path(),
         "",
     ));
-    let running = loginwatch_ingester::start(cfg).await.unwrap();
+    let running = loginwatch_ingester::start_with_clock(cfg, clock())
+        .await
+        .unwrap();
     let paused = metrics().ingest_polling_paused.with_label_values(&[org]);
     let mut saw_pause = false;
     for _ in 0..300 {
@@ -617,7 +633,7 @@ fn subscriber(cfg: &IngesterConfig, cancel: &CancellationToken) -> StreamSubscri
     let org = &cfg.orgs[0];
     let creds = auth::Credentials::resolve(org, "orgs[0]").unwrap();
     let http = loginwatch_ingester::rest_client(Duration::from_secs(5));
-    let tokens = Arc::new(auth::TokenProvider::new(org, creds, http.clone()));
+    let tokens = Arc::new(auth::TokenProvider::new(org, creds, http.clone()).with_clock(clock()));
     let budget = Arc::new(budget::ApiBudget::new(&org.org_id, org.budget.clone()));
     let client = salesforce::SalesforceClient::new(
         org,
@@ -876,7 +892,8 @@ auth = {{ type = "jwt_bearer", consumer_key = "3MVG9-consumer", username = "inte
         org,
         creds,
         loginwatch_ingester::rest_client(Duration::from_secs(5)),
-    );
+    )
+    .with_clock(clock());
     let t1 = tokens.token().await.unwrap();
     let t2 = tokens.token().await.unwrap();
     assert_eq!(t1.generation, t2.generation, "token cached");
@@ -896,6 +913,8 @@ auth = {{ type = "jwt_bearer", consumer_key = "3MVG9-consumer", username = "inte
     let public = std::fs::read(pub_path).unwrap();
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     v.set_audience(&[stub.base_url()]);
+    // `exp` is the ingester clock's, checked below against that clock (not the wall clock).
+    v.validate_exp = false;
     let claims = jsonwebtoken::decode::<serde_json::Value>(
         &form["assertion"],
         &jsonwebtoken::DecodingKey::from_rsa_pem(&public).unwrap(),
@@ -905,7 +924,7 @@ auth = {{ type = "jwt_bearer", consumer_key = "3MVG9-consumer", username = "inte
     .claims;
     assert_eq!(claims["iss"], "3MVG9-consumer");
     assert_eq!(claims["sub"], "integration@acme.example.com");
-    let exp = claims["exp"].as_i64().unwrap() - Utc::now().timestamp();
+    let exp = claims["exp"].as_i64().unwrap() - clock().now().timestamp();
     assert!(
         (120..=200).contains(&exp),
         "exp about 3 minutes ahead: {exp}"

@@ -424,7 +424,7 @@ fn token_response(
     if with_signature {
         let sig: [u8; 32] = state.fault_rng.lock().expect("rng lock").gen();
         body["signature"] = json!(base64::engine::general_purpose::STANDARD.encode(sig));
-        body["issued_at"] = json!(chrono::Utc::now().timestamp_millis().to_string());
+        body["issued_at"] = json!(state.now().timestamp_millis().to_string());
     }
     json_response(StatusCode::OK, &body)
 }
@@ -561,6 +561,7 @@ async fn token(
 struct Claims {
     sub: Option<String>,
     prn: Option<String>,
+    exp: i64,
 }
 
 fn jwt_bearer(state: &AppState, assertion: Option<&str>, source_ip: &str) -> Response {
@@ -585,7 +586,8 @@ fn jwt_bearer(state: &AppState, assertion: Option<&str>, source_ip: &str) -> Res
         return oauth_error("invalid_client_id", "client identifier invalid");
     };
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    validation.leeway = state.cfg.jwt_skew_secs;
+    // `exp` is checked against the simulated clock below (jsonwebtoken would read the wall clock).
+    validation.validate_exp = false;
     let mut auds = state.cfg.jwt_audiences.clone();
     auds.push(state.base_url.clone());
     validation.set_audience(&auds);
@@ -595,6 +597,10 @@ fn jwt_bearer(state: &AppState, assertion: Option<&str>, source_ip: &str) -> Res
         Ok(d) => d.claims,
         Err(_) => return oauth_error("invalid_grant", "invalid assertion"),
     };
+    let skew = i64::try_from(state.cfg.jwt_skew_secs).unwrap_or(i64::MAX);
+    if claims.exp.saturating_add(skew) < state.now().timestamp() {
+        return oauth_error("invalid_grant", "invalid assertion");
+    }
     // `prn` wins over `sub` when both are present (KB 000204593).
     let Some(username) = claims.prn.or(claims.sub) else {
         return oauth_error("invalid_grant", "invalid assertion");

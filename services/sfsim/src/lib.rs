@@ -179,6 +179,12 @@ impl SimHandle {
         self.state.now()
     }
 
+    /// The simulated clock, for clients that must share the org's notion of now (an ingester
+    /// polling up to "now" against a history that ends at a fixed date or runs faster than real time).
+    pub fn clock(&self) -> loginwatch_shared::time::Clock {
+        self.state.clock.clock()
+    }
+
     /// Stops the server and the live clock and waits for the server task to end.
     pub async fn shutdown(mut self) {
         self.stop_all();
@@ -210,10 +216,12 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
         .faults
         .validate()
         .map_err(|e| anyhow::anyhow!("config key `faults`: {e}"))?;
-    let now = Utc::now();
+    // The one wall-clock read: a simulator without `history_end` imitates an org whose history
+    // ends at start-up. Everything after reads the simulated clock.
+    let now = loginwatch_shared::time::Clock::system().now();
     let end = config
         .history_end
-        .unwrap_or_else(|| now - Duration::milliseconds(now.timestamp_subsec_millis() as i64));
+        .unwrap_or_else(|| loginwatch_shared::time::truncate_to_millis(now));
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -16,26 +16,26 @@ use crate::generate::{Generator, Label};
 use crate::model::{SimLogin, SimUser, UserKind};
 use crate::render::on_stream;
 
-/// Simulated time: in replay mode it runs with the wall clock from the end of the history; in
-/// live mode it runs `speed` times faster.
-pub struct SimClock {
-    real_anchor: Instant,
-    sim_anchor: DateTime<Utc>,
-    speed: f64,
-}
+/// Simulated time: it starts at the end of the history and runs with real elapsed time (replay
+/// mode) or `speed` times faster (live mode). Every time the simulator serves, stamps or checks
+/// (LoginTime of new logins, `issued_at`, JWT `exp`, the CometD replay window) is read from it,
+/// never from the wall clock.
+pub struct SimClock(loginwatch_shared::time::Clock);
 
 impl SimClock {
     pub fn new(sim_anchor: DateTime<Utc>, mode: Mode, speed: f64) -> Self {
-        SimClock {
-            real_anchor: Instant::now(),
-            sim_anchor,
-            speed: if mode == Mode::Live { speed } else { 1.0 },
-        }
+        let speed = if mode == Mode::Live { speed } else { 1.0 };
+        SimClock(loginwatch_shared::time::Clock::starting_at_speed(
+            sim_anchor, speed,
+        ))
     }
 
     pub fn now(&self) -> DateTime<Utc> {
-        let elapsed = self.real_anchor.elapsed().as_secs_f64() * self.speed;
-        self.sim_anchor + Duration::milliseconds((elapsed * 1000.0) as i64)
+        self.0.now()
+    }
+
+    pub fn clock(&self) -> loginwatch_shared::time::Clock {
+        self.0
     }
 }
 

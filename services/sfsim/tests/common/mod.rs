@@ -1,15 +1,20 @@
 //! Helpers shared by the HTTP tests: a small simulator config, tokens, a plain reqwest client.
 #![allow(dead_code)]
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use loginwatch_sfsim::config::{testdata_dir, TEST_CONSUMER_KEY};
 use loginwatch_sfsim::{SimConfig, SimHandle};
 use serde_json::Value;
 
-/// A small, fast org: 4 days of history, incidents from day 1, a short CometD hold.
+/// Where every test history ends: fixed, so a test's data are the same on any day, hour and
+/// time zone of the machine (a Monday 00:00 UTC, the day after the US switch to daylight time).
+pub fn history_end() -> chrono::DateTime<chrono::Utc> {
+    "2026-03-09T00:00:00Z".parse().unwrap()
+}
+
+/// A small, fast org: 4 days of history ending at [`history_end`], incidents from day 1, a short CometD hold.
 pub fn config() -> SimConfig {
     SimConfig {
+        history_end: Some(history_end()),
         interactive_users: 20,
         history_days: 4,
         learning_days: 1,
@@ -31,11 +36,9 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder().build().unwrap()
 }
 
-pub fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+/// The simulator's current time in epoch seconds (JWT `exp` is checked against it).
+pub fn now_secs(sim: &SimHandle) -> u64 {
+    sim.now().timestamp().max(0) as u64
 }
 
 /// An RS256 assertion signed with `key_file` (in testdata).
@@ -68,7 +71,7 @@ pub async fn token(sim: &SimHandle) -> String {
         TEST_CONSUMER_KEY,
         &user,
         "https://login.salesforce.com",
-        now_secs() + 120,
+        now_secs(sim) + 120,
     );
     let r = post_token(
         sim,
