@@ -87,6 +87,7 @@ fn main() {
         input_format: None,
         org_id: loginwatch_sfsim::config::DEFAULT_ORG_ID.into(),
         time_zone: None,
+        date_order: None,
     };
     let report = scan(
         std::slice::from_ref(&file),

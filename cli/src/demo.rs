@@ -406,8 +406,9 @@ fn print_summary(t: &Tally, out: &mut dyn Write, style: Style) -> std::io::Resul
         writeln!(
             out,
             "    {:<40} {:<20} {:<23} logins {:>5} (ok {}, failed {}), {} IP(s), last seen {}",
-            e.key.user,
-            e.key.application,
+            // Names come from the org's records: escaped, so they cannot drive the terminal.
+            loginwatch_shared::terminal::escape(&e.key.user),
+            loginwatch_shared::terminal::escape(&e.key.application),
             e.key.auth_method.as_str(),
             e.logins,
             e.successes,

@@ -1,8 +1,9 @@
 //! Input formats of `loginwatch scan` and their detection from a file's first bytes.
 
 use std::fmt;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, ErrorKind, Read};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 /// The export formats `scan` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -51,18 +52,110 @@ pub fn open_counted(
     path: &Path,
     progress: indicatif::ProgressBar,
 ) -> std::io::Result<Box<dyn BufRead + Send>> {
+    open_watched(path, progress).map(|(reader, _)| reader)
+}
+
+/// What went wrong reading a file once it was open: parsers see a read error as the end of their
+/// input (or as one bad record); this tells the caller that the file itself stopped being readable.
+#[derive(Debug, Clone, Default)]
+pub struct InputWatch {
+    gzip: bool,
+    error: Arc<Mutex<Option<(ErrorKind, String)>>>,
+}
+
+impl InputWatch {
+    /// Whether the file is gzip-compressed.
+    pub fn gzip(&self) -> bool {
+        self.gzip
+    }
+
+    /// The first read error, if any.
+    pub fn error(&self) -> Option<(ErrorKind, String)> {
+        self.error.lock().map_or(None, |e| e.clone())
+    }
+
+    /// The read error as a file-level problem, after `rows` rows (records) were read:
+    /// `truncated gzip: 5000 rows read before the stream ended`.
+    pub fn problem(&self, rows: u64) -> Option<String> {
+        let (kind, message) = self.error()?;
+        Some(match (self.gzip, kind) {
+            (true, ErrorKind::UnexpectedEof) => {
+                format!("truncated gzip: {rows} rows read before the stream ended")
+            }
+            (true, _) => format!(
+                "corrupt gzip ({message}): {rows} rows read before the stream became unreadable"
+            ),
+            (false, _) => format!("read error ({message}) after {rows} rows"),
+        })
+    }
+}
+
+/// Records the first read error of the (decompressed) stream into an [`InputWatch`].
+struct Watched<R> {
+    inner: R,
+    watch: InputWatch,
+}
+
+impl<R> Watched<R> {
+    fn record(&self, e: &std::io::Error) {
+        if e.kind() != ErrorKind::Interrupted {
+            if let Ok(mut slot) = self.watch.error.lock() {
+                slot.get_or_insert_with(|| (e.kind(), e.to_string()));
+            }
+        }
+    }
+}
+
+impl<R: Read> Read for Watched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| self.record(e))
+    }
+}
+
+impl<R: BufRead> BufRead for Watched<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if let Err(e) = self.inner.fill_buf() {
+            self.record(&e);
+            return Err(e);
+        }
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.inner.consume(amt)
+    }
+}
+
+/// Like [`open_counted`], also returning the [`InputWatch`] that learns of read errors (a
+/// truncated or corrupt gzip stream, a failing disk) while the parsers read.
+pub fn open_watched(
+    path: &Path,
+    progress: indicatif::ProgressBar,
+) -> std::io::Result<(Box<dyn BufRead + Send>, InputWatch)> {
     let file = Counting {
         inner: std::fs::File::open(path)?,
         progress,
     };
     let mut file = BufReader::with_capacity(256 * 1024, file);
     let head = file.fill_buf()?;
-    if head.starts_with(&GZIP_MAGIC) {
+    let gzip = head.starts_with(&GZIP_MAGIC);
+    let watch = InputWatch {
+        gzip,
+        ..Default::default()
+    };
+    let reader: Box<dyn BufRead + Send> = if gzip {
         let gz = flate2::bufread::MultiGzDecoder::new(file);
-        Ok(Box::new(BufReader::with_capacity(256 * 1024, gz)))
+        Box::new(Watched {
+            inner: BufReader::with_capacity(256 * 1024, gz),
+            watch: watch.clone(),
+        })
     } else {
-        Ok(Box::new(file))
-    }
+        Box::new(Watched {
+            inner: file,
+            watch: watch.clone(),
+        })
+    };
+    Ok((reader, watch))
 }
 
 /// Recognises the format from the start of a (decompressed) file.

@@ -164,9 +164,14 @@ pub fn render(report: &ScanReport) -> String {
             ),
             None => "ok".into(),
         };
+        let notes: String = f
+            .notes
+            .iter()
+            .map(|n| format!("<br><span class=\"muted\">note: {}</span>", escape(n)))
+            .collect();
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{status}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{status}{notes}</td></tr>",
             escape(&f.path),
             f.format.map(|f| f.as_str()).unwrap_or("?"),
             f.events
@@ -232,7 +237,14 @@ mod tests {
     fn page_is_self_contained_and_escaped() {
         let mut r = sample_report();
         r.detections[0].message = "<script>alert(1)</script>".into();
+        r.files[0]
+            .notes
+            .push("dates read as dd/mm/yyyy, inferred from line 3 (<13/04>)".into());
         let page = render(&r);
+        assert!(page.contains(
+            "<br><span class=\"muted\">note: dates read as dd/mm/yyyy, inferred from line 3 \
+             (&lt;13/04&gt;)</span></td></tr>"
+        ));
         assert!(page.starts_with("<!DOCTYPE html>"));
         assert!(
             page.contains("<svg") && page.contains("<rect"),

@@ -7,6 +7,7 @@ pub mod engine;
 pub mod format;
 pub mod html;
 pub mod inventory;
+pub mod json_records;
 pub mod report;
 pub mod rules_cmd;
 pub mod scan;

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
+use loginwatch_shared::terminal::escape;
 use loginwatch_shared::{Category, Detection, Severity};
 
 use crate::format::InputFormat;
@@ -36,6 +37,8 @@ pub struct FileOutcome {
     pub quoted_errors: Vec<String>,
     /// The file could not be read at all (or stopped being readable part-way).
     pub error: Option<String>,
+    /// What reading the file assumed or inferred (time zone, date order).
+    pub notes: Vec<String>,
 }
 
 impl FileOutcome {
@@ -57,16 +60,18 @@ impl FileOutcome {
         self.error.is_some() || self.record_errors > 0
     }
 
-    /// One line for stderr: `FILE: problem`.
+    /// One line for stderr: `FILE: problem`, terminal-safe (values from the file are escaped).
     pub fn problem_line(&self) -> Option<String> {
+        let path = escape(&self.path);
         if let Some(e) = &self.error {
-            return Some(format!("{}: {e}", self.path));
+            return Some(format!("{path}: {}", escape(e)));
         }
         if self.record_errors > 0 {
             let first = self.quoted_errors.first().map(String::as_str).unwrap_or("");
             return Some(format!(
-                "{}: {} record(s) could not be parsed and were skipped (first: {first})",
-                self.path, self.record_errors
+                "{path}: {} record(s) could not be parsed and were skipped (first: {})",
+                self.record_errors,
+                escape(first)
             ));
         }
         None
@@ -132,7 +137,8 @@ pub fn severity_breakdown(ds: &[&Detection]) -> String {
         .join(", ")
 }
 
-/// The fields of a detection shown in one line, with `-` for what it does not carry.
+/// The fields of a detection shown in one line, with `-` for what it does not carry. Values are
+/// as in the detection: text renderings pass them through [`escape`], HTML through its own.
 pub struct DetectionLine<'a> {
     pub time: String,
     pub category: &'a str,
@@ -223,7 +229,9 @@ fn truncate(s: &str, width: usize) -> String {
 /// What the Setup Login History export cannot tell (it has neither user ids nor login sub-types).
 pub const SETUP_CSV_LIMITS: &str = "note: this export has no login sub-type, so OAuth Username-Password logins show as oauth_other (SOAP login() is still recognised); users are keyed by username. Scan an EventLogFile Login CSV or the LoginHistory API for the flow of each OAuth login.";
 
-/// Renders the readable report.
+/// Renders the readable report. Every value that comes from the inputs (paths, user names,
+/// applications, IPs, messages, quoted errors) is passed through [`escape`] first, so a crafted
+/// login field cannot move the cursor, recolour the terminal or print lines of its own.
 pub fn render_text(report: &ScanReport, w: &mut dyn Write, style: Style) -> io::Result<()> {
     let inv = &report.inventory;
     writeln!(w, "{}", style.bold("loginwatch scan report"))?;
@@ -247,13 +255,21 @@ pub fn render_text(report: &ScanReport, w: &mut dyn Write, style: Style) -> io::
     for f in &report.files {
         let fmt = f.format.map(|f| f.as_str()).unwrap_or("?");
         let status = match (&f.error, f.record_errors) {
-            (Some(e), _) => style.severity(Severity::High, &format!("ERROR: {e}")),
+            (Some(e), _) => style.severity(Severity::High, &format!("ERROR: {}", escape(e))),
             (None, 0) => "ok".to_string(),
             (None, n) => style.severity(Severity::Medium, &format!("{n} record(s) skipped")),
         };
-        writeln!(w, "  {}  [{fmt}]  {} events  {status}", f.path, f.events)?;
+        writeln!(
+            w,
+            "  {}  [{fmt}]  {} events  {status}",
+            escape(&f.path),
+            f.events
+        )?;
         for q in &f.quoted_errors {
-            writeln!(w, "      {}", style.dim(q))?;
+            writeln!(w, "      {}", style.dim(&escape(q)))?;
+        }
+        for n in &f.notes {
+            writeln!(w, "      {}", style.dim(&format!("note: {}", escape(n))))?;
         }
         if f.format == Some(InputFormat::SetupCsv) && f.error.is_none() {
             writeln!(w, "      {}", style.dim(SETUP_CSV_LIMITS))?;
@@ -263,7 +279,10 @@ pub fn render_text(report: &ScanReport, w: &mut dyn Write, style: Style) -> io::
         writeln!(
             w,
             "  {}",
-            style.severity(Severity::High, &format!("rule engine failed: {e}"))
+            style.severity(
+                Severity::High,
+                &format!("rule engine failed: {}", escape(e))
+            )
         )?;
     }
 
@@ -301,11 +320,12 @@ pub fn render_text(report: &ScanReport, w: &mut dyn Write, style: Style) -> io::
         )?;
         for e in inv.entries() {
             let countries = e.countries.iter().cloned().collect::<Vec<_>>().join(" ");
+            let countries = escape(&countries);
             writeln!(
                 w,
                 "  {} {} {} {:>7} {:>7} {:>7} {:>5} {:<10} {:<16} {:<16}",
-                pad(&truncate(&e.key.user, 28), 28),
-                pad(&truncate(&e.key.application, 22), 22),
+                pad(&truncate(&escape(&e.key.user), 28), 28),
+                pad(&truncate(&escape(&e.key.application), 22), 22),
                 pad(e.key.auth_method.as_str(), 23),
                 e.logins,
                 e.successes,
@@ -326,7 +346,7 @@ pub fn render_text(report: &ScanReport, w: &mut dyn Write, style: Style) -> io::
         writeln!(w)?;
         writeln!(w, "  {}", style.bold("Migration advice"))?;
         for e in inv.entries() {
-            writeln!(w, "  - {}", e.advice())?;
+            writeln!(w, "  - {}", escape(&e.advice()))?;
         }
     }
     let methods: Vec<String> = inv
@@ -362,10 +382,10 @@ pub fn render_text(report: &ScanReport, w: &mut dyn Write, style: Style) -> io::
                 "    {}  {}  {}  {}  {}  {}",
                 l.time,
                 style.severity(d.loginwatch.severity, &pad(l.severity, 8)),
-                pad(&truncate(l.user, 28), 28),
-                pad(&truncate(l.application, 20), 20),
-                pad(l.source_ip, 15),
-                l.why
+                pad(&truncate(&escape(l.user), 28), 28),
+                pad(&truncate(&escape(l.application), 20), 20),
+                pad(&escape(l.source_ip), 15),
+                escape(l.why)
             )?;
         }
         if ds.len() > TOP_EXAMPLES {
@@ -515,6 +535,37 @@ pub(crate) mod tests {
         let crit = text.find("critical").unwrap();
         let high = text[det..].find("high  ").unwrap() + det;
         assert!(crit < high);
+    }
+
+    #[test]
+    fn values_from_the_inputs_are_escaped_and_notes_are_shown() {
+        let mut r = ScanReport::default();
+        let mut f = FileOutcome::new("evil\x1b[31m.csv");
+        f.format = Some(InputFormat::ElfCsv);
+        f.events = 1;
+        f.record_error("line 2: value \"\r\x1b]0;x\x07\"".into());
+        f.notes.push("from line 3 (\u{202e}13/04)".into());
+        r.files.push(f);
+        r.engine_error = Some("bad\nline".into());
+        let mut out = Vec::new();
+        render_text(&r, &mut out, Style { color: false }).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().skip(2).take(4).collect();
+        assert_eq!(
+            lines,
+            [
+                "  evil\\u{1b}[31m.csv  [elf-csv]  1 events  1 record(s) skipped",
+                "      line 2: value \"\\r\\u{1b}]0;x\\u{7}\"",
+                "      note: from line 3 (\\u{202e}13/04)",
+                "  rule engine failed: bad\\nline",
+            ]
+        );
+        assert!(!text.contains(['\x1b', '\r', '\u{7}', '\u{202e}']));
+        assert_eq!(
+            r.files[0].problem_line().unwrap(),
+            "evil\\u{1b}[31m.csv: 1 record(s) could not be parsed and were skipped (first: line 2: \
+             value \"\\r\\u{1b}]0;x\\u{7}\")"
+        );
     }
 
     #[test]

@@ -6,15 +6,16 @@
 //! (no raw text or intermediate `LoginEvent` vectors are kept). The engine then evaluates every rule
 //! over the whole history in event-time order ([`crate::engine`]).
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use loginwatch_shared::parse::{self, ParseContext};
+use loginwatch_shared::parse::setup_csv::{DateOrder, DateOrderSource};
+use loginwatch_shared::parse::{self, ParseContext, RecordError};
 use loginwatch_shared::LoginEvent;
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
+
+pub use crate::json_records::stream_json_records;
 
 use crate::engine::{BatchRun, RuleSource};
 use crate::format::{self, InputFormat};
@@ -59,9 +60,31 @@ pub struct ScanArgs {
     /// Time zone of Setup CSV timestamps when the `Login Time (<zone>)` header names none (IANA name).
     #[arg(long, value_name = "ZONE")]
     pub time_zone: Option<String>,
+    /// Day/month order of Setup CSV dates like 03/04/2026 (default: inferred per file from a
+    /// day above 12; a file where every date reads both ways is refused until this is given).
+    #[arg(long, value_enum, value_name = "ORDER")]
+    pub date_order: Option<DateOrderArg>,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `--date-order`: how Setup CSV dates written with slashes are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DateOrderArg {
+    /// Day first: dd/mm/yyyy (most locales outside the US).
+    Dmy,
+    /// Month first: mm/dd/yyyy (the US locale, Salesforce's default).
+    Mdy,
+}
+
+impl From<DateOrderArg> for DateOrder {
+    fn from(a: DateOrderArg) -> DateOrder {
+        match a {
+            DateOrderArg::Dmy => DateOrder::Dmy,
+            DateOrderArg::Mdy => DateOrder::Mdy,
+        }
+    }
 }
 
 /// Placeholder org id for exports without one.
@@ -73,6 +96,8 @@ pub struct ParseOptions {
     pub input_format: Option<InputFormat>,
     pub org_id: String,
     pub time_zone: Option<String>,
+    /// Setup CSV day/month order; `None` infers it per file.
+    pub date_order: Option<DateOrder>,
 }
 
 impl ParseOptions {
@@ -83,6 +108,9 @@ impl ParseOptions {
                 format!("--time-zone {tz:?} is not a time zone name (e.g. America/New_York or Eastern Daylight Time)")
             })?;
             ctx = ctx.with_time_zone(zone);
+        }
+        if let Some(order) = self.date_order {
+            ctx = ctx.with_date_order(order);
         }
         Ok(ctx)
     }
@@ -104,7 +132,7 @@ pub fn parse_file(
             return outcome;
         }
     };
-    let mut reader = match format::open_counted(path, progress.clone()) {
+    let (mut reader, watch) = match format::open_watched(path, progress.clone()) {
         Ok(r) => r,
         Err(e) => {
             outcome.error = Some(format!("cannot read: {e}"));
@@ -112,186 +140,130 @@ pub fn parse_file(
         }
     };
     let fmt = match opts.input_format {
-        Some(f) => f,
+        Some(f) => Some(f),
         None => match format::detect(&mut *reader) {
-            Ok(f) => f,
+            Ok(f) => Some(f),
             Err(e) => {
                 outcome.error = Some(e);
-                return outcome;
+                None
             }
         },
     };
-    outcome.format = Some(fmt);
-    // The Setup export names users only by username: key them by it, so the per-user rules
-    // (brute force, new IP, travel, …) still work on it.
-    let key_users_by_name = fmt == InputFormat::SetupCsv;
-    let mut on_event =
-        |r: Result<LoginEvent, parse::RecordError>, outcome: &mut FileOutcome| match r {
-            Ok(mut ev) => {
-                outcome.events += 1;
-                if key_users_by_name && ev.user_id.is_none() {
-                    ev.user_id = ev.username.clone();
-                }
-                sink(ev)
-            }
-            Err(e) => outcome.record_error(e.error.to_string()),
-        };
-    match fmt {
-        InputFormat::ElfCsv => match parse::elf::reader(reader, &ctx) {
-            Ok(rows) => {
-                for r in rows {
-                    on_event(r, &mut outcome);
-                }
-            }
-            Err(e) => outcome.error = Some(csv_problem(fmt, &e.to_string())),
-        },
-        InputFormat::SetupCsv => match parse::setup_csv::reader(reader, &ctx) {
-            Ok(rows) => {
-                for r in rows {
-                    on_event(r, &mut outcome);
-                }
-            }
-            Err(e) => outcome.error = Some(csv_problem(fmt, &e.to_string())),
-        },
-        InputFormat::LoginHistoryJson => {
-            let mut on_record = |v: Value, outcome: &mut FileOutcome| {
-                on_event(parse::login_history::parse_record(&v, &ctx), outcome)
-            };
-            if let Err(e) = stream_json_records(reader, &mut |v| on_record(v, &mut outcome)) {
-                outcome.error = Some(e);
-            }
-        }
+    outcome.format = fmt;
+    if let Some(fmt) = fmt {
+        parse_records(fmt, reader, &ctx, opts, &watch, &mut outcome, sink);
+    }
+    // A read error (a truncated gzip stream) is the file's problem, whatever the parser made of it.
+    if let Some(problem) = watch.problem(outcome.events + outcome.record_errors) {
+        outcome.error = Some(problem);
     }
     outcome
 }
 
+/// Parses the records of an open file in format `fmt` into `sink` and `outcome`.
+fn parse_records(
+    fmt: InputFormat,
+    reader: Box<dyn std::io::BufRead + Send>,
+    ctx: &ParseContext,
+    opts: &ParseOptions,
+    watch: &format::InputWatch,
+    outcome: &mut FileOutcome,
+    sink: &mut dyn FnMut(LoginEvent),
+) {
+    // The Setup export names users only by username: key them by it, so the per-user rules
+    // (brute force, new IP, travel, …) still work on it.
+    let key_users_by_name = fmt == InputFormat::SetupCsv;
+    let mut on_event = |r: Result<LoginEvent, RecordError>, outcome: &mut FileOutcome| match r {
+        Ok(mut ev) => {
+            outcome.events += 1;
+            if key_users_by_name && ev.user_id.is_none() {
+                ev.user_id = ev.username.clone();
+            }
+            sink(ev)
+        }
+        Err(e) => outcome.record_error(e.error.to_string()),
+    };
+    match fmt {
+        InputFormat::ElfCsv => match parse::elf::reader(reader, ctx) {
+            Ok(rows) => {
+                for r in rows {
+                    if r.is_err() && watch.error().is_some() {
+                        break; // the read error, reported for the whole file
+                    }
+                    on_event(r, outcome);
+                }
+            }
+            Err(e) => outcome.error = Some(csv_problem(fmt, &e.to_string())),
+        },
+        InputFormat::SetupCsv => match parse::setup_csv::reader(reader, ctx) {
+            Ok(mut rows) => {
+                while let Some(r) = rows.next() {
+                    if r.is_err() && watch.error().is_some() {
+                        break;
+                    }
+                    if let (Err(_), Some(stop)) = (&r, rows.stopped()) {
+                        // Ambiguous or conflicting dates: the file cannot be read correctly.
+                        outcome.error = Some(stop.to_string());
+                        break;
+                    }
+                    on_event(r, outcome);
+                }
+                setup_csv_notes(&rows, opts, outcome);
+            }
+            Err(e) => outcome.error = Some(csv_problem(fmt, &e.to_string())),
+        },
+        InputFormat::LoginHistoryJson => {
+            let result = stream_json_records(reader, &mut |r| {
+                let r = match r {
+                    Ok(v) => parse::login_history::parse_record(&v, ctx),
+                    // Over a size limit: the record was not kept, only its place.
+                    Err(error) => Err(RecordError {
+                        error,
+                        raw: String::new(),
+                    }),
+                };
+                on_event(r, outcome)
+            });
+            if let Err(e) = result {
+                outcome.error = Some(e);
+            }
+        }
+    }
+}
+
+/// What the reader of a Setup CSV had to assume: the time zone, the day/month order.
+fn setup_csv_notes<R: std::io::Read>(
+    rows: &parse::setup_csv::SetupCsvReader<R>,
+    opts: &ParseOptions,
+    outcome: &mut FileOutcome,
+) {
+    if !rows.time_zone_in_header() {
+        let zone = rows.time_zone().name();
+        outcome.notes.push(match &opts.time_zone {
+            Some(_) => format!(
+                "the Login Time header names no time zone: times read in {zone} (--time-zone)"
+            ),
+            None => format!(
+                "the Login Time header names no time zone: times assumed to be {zone}; pass \
+                 --time-zone ZONE if the export was made in another zone"
+            ),
+        });
+    }
+    match rows.date_order() {
+        Some(DateOrderSource::Given(order)) => outcome.notes.push(format!(
+            "dates read as {} (--date-order {order})",
+            order.pattern()
+        )),
+        Some(DateOrderSource::Inferred { order, line, value }) => outcome.notes.push(format!(
+            "dates read as {}, inferred from line {line} ({value}); --date-order overrides",
+            order.pattern()
+        )),
+        None => {}
+    }
+}
+
 fn csv_problem(fmt: InputFormat, e: &str) -> String {
     format!("not a readable {fmt} file: {e}")
-}
-
-/// Streams LoginHistory records out of any JSON layout an export may have: one or more REST query
-/// pages (`{"totalSize":…,"records":[…]}`, concatenated or one per line), JSON lines of records,
-/// or an array of either. Only one record is in memory at a time, however large a page is.
-pub fn stream_json_records(
-    reader: impl BufRead,
-    on_record: &mut dyn FnMut(Value),
-) -> Result<(), String> {
-    let mut de = serde_json::Deserializer::from_reader(reader);
-    let mut items = 0u64;
-    loop {
-        let mut started = false;
-        let seed = ItemSeed {
-            on_record,
-            started: &mut started,
-        };
-        match seed.deserialize(&mut de) {
-            Ok(()) => items += 1,
-            Err(e) if e.is_eof() && !started => break,
-            Err(e) if e.is_eof() => {
-                return Err(format!(
-                    "truncated JSON: the file ends inside a value (line {}, column {})",
-                    e.line(),
-                    e.column()
-                ))
-            }
-            Err(e) => {
-                return Err(format!(
-                    "malformed JSON after {items} complete value(s): {e}"
-                ))
-            }
-        }
-    }
-    if items == 0 {
-        return Err("the file is empty".into());
-    }
-    Ok(())
-}
-
-/// A top-level JSON item: a query page, a record, or an array of those.
-struct ItemSeed<'a> {
-    on_record: &'a mut dyn FnMut(Value),
-    started: &'a mut bool,
-}
-
-impl<'de> DeserializeSeed<'de> for ItemSeed<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ItemSeed<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a LoginHistory query page, a LoginHistory record, or an array of them")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        *self.started = true;
-        let mut fields = serde_json::Map::new();
-        let mut page = false;
-        while let Some(key) = map.next_key::<String>()? {
-            if key == "records" {
-                page = true;
-                map.next_value_seed(RecordsSeed {
-                    on_record: &mut *self.on_record,
-                })?;
-            } else {
-                let v: Value = map.next_value()?;
-                fields.insert(key, v);
-            }
-        }
-        if !page {
-            (self.on_record)(Value::Object(fields));
-        }
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        *self.started = true;
-        loop {
-            let mut inner = true;
-            let item = ItemSeed {
-                on_record: &mut *self.on_record,
-                started: &mut inner,
-            };
-            if seq.next_element_seed(item)?.is_none() {
-                return Ok(());
-            }
-        }
-    }
-}
-
-/// The `records` array of a page, element by element.
-struct RecordsSeed<'a> {
-    on_record: &'a mut dyn FnMut(Value),
-}
-
-impl<'de> DeserializeSeed<'de> for RecordsSeed<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for RecordsSeed<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an array of LoginHistory records")
-    }
-
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(()) // `"records": null` on an empty page
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(v) = seq.next_element::<Value>()? {
-            (self.on_record)(v);
-        }
-        Ok(())
-    }
 }
 
 /// A progress bar over the bytes of all inputs, drawn on stderr only when it is a terminal.
@@ -362,6 +334,7 @@ pub fn run(args: ScanArgs) -> i32 {
         input_format: args.input_format,
         org_id: args.org_id.clone(),
         time_zone: args.time_zone.clone(),
+        date_order: args.date_order.map(DateOrder::from),
     };
     let total: u64 = args
         .files
@@ -379,7 +352,10 @@ pub fn run(args: ScanArgs) -> i32 {
         }
     }
     if let Some(e) = &report.engine_error {
-        eprintln!("loginwatch scan: rules could not run: {e}");
+        eprintln!(
+            "loginwatch scan: rules could not run: {}",
+            loginwatch_shared::terminal::escape(e)
+        );
     }
 
     let stdout = std::io::stdout();
@@ -409,63 +385,4 @@ pub fn run(args: ScanArgs) -> i32 {
         }
     }
     report.exit_code()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn records(text: &str) -> Result<Vec<Value>, String> {
-        let mut out = Vec::new();
-        stream_json_records(text.as_bytes(), &mut |v| out.push(v))?;
-        Ok(out)
-    }
-
-    #[test]
-    fn json_layouts_all_yield_their_records() {
-        let page = r#"{"totalSize":2,"done":true,"records":[{"Id":"a"},{"Id":"b"}]}"#;
-        assert_eq!(records(page).unwrap().len(), 2);
-        assert_eq!(
-            records(&format!("{page}\n{page}\n")).unwrap().len(),
-            4,
-            "concatenated pages"
-        );
-        assert_eq!(
-            records("{\"Id\":\"a\"}\n{\"Id\":\"b\"}\n{\"Id\":\"c\"}")
-                .unwrap()
-                .len(),
-            3,
-            "JSON lines"
-        );
-        assert_eq!(
-            records(&format!("[{page},{{\"Id\":\"c\"}}]"))
-                .unwrap()
-                .len(),
-            3,
-            "array of pages and records"
-        );
-        assert_eq!(
-            records(r#"{"totalSize":0,"done":true,"records":[]}"#)
-                .unwrap()
-                .len(),
-            0
-        );
-        assert_eq!(records(&format!("{page}\n")).unwrap()[0]["Id"], "a");
-    }
-
-    #[test]
-    fn truncated_and_malformed_json_are_named_and_keep_what_was_read() {
-        let mut seen = 0;
-        let e = stream_json_records(
-            &br#"{"totalSize":3,"records":[{"Id":"a"},{"Id":"b"},{"Id":"#[..],
-            &mut |_| seen += 1,
-        )
-        .unwrap_err();
-        assert!(e.contains("truncated"), "{e}");
-        assert_eq!(seen, 2, "records before the cut are kept");
-        let e = records("{\"Id\":\"a\"}\nnot json\n").unwrap_err();
-        assert!(e.contains("malformed JSON after 1"), "{e}");
-        assert!(records("").unwrap_err().contains("empty"));
-        assert!(records("42").unwrap_err().contains("malformed"));
-    }
 }

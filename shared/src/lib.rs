@@ -12,6 +12,7 @@ pub mod normalize;
 pub mod ops;
 pub mod parse;
 pub mod runtime;
+pub mod terminal;
 pub mod time;
 
 pub use detection::{Category, Detection, Severity};

@@ -821,6 +821,7 @@ mod event_log_files {
 
 mod setup_exports {
     use super::*;
+    use loginwatch_shared::parse::setup_csv::{DateOrder, DateOrderSource};
 
     fn read(csv: &[u8], ctx: &ParseContext) -> (Vec<LoginEvent>, Vec<RecordError>) {
         let mut events = Vec::new();
@@ -908,8 +909,8 @@ mod setup_exports {
             ),
             (
                 "Login Time (America/New_York)",
-                "7/4/2026 12:00 PM",
-                "2026-07-04T16:00:00Z",
+                "7/14/2026 12:00 PM",
+                "2026-07-14T16:00:00Z",
             ),
             (
                 "Login Time (GMT+05:00)",
@@ -935,16 +936,25 @@ mod setup_exports {
 
     #[test]
     fn plain_login_time_uses_the_context_zone() {
-        let csv = "Username,Login Time,Status\nu@x.example,11/2/2026 9:03:11 AM,Success\n";
+        let csv = "Username,Login Time,Status\nu@x.example,11/22/2026 9:03:11 AM,Success\n";
         let tokyo = ctx().with_time_zone(chrono_tz::Asia::Tokyo);
         let (events, _) = read(csv.as_bytes(), &tokyo);
-        assert_eq!(events[0].event_time, utc("2026-11-02T00:03:11Z"));
+        assert_eq!(events[0].event_time, utc("2026-11-22T00:03:11Z"));
         let (events, _) = read(csv.as_bytes(), &ctx());
         assert_eq!(
             events[0].event_time,
-            utc("2026-11-02T09:03:11Z"),
+            utc("2026-11-22T09:03:11Z"),
             "default UTC"
         );
+        let r = setup_csv::reader(csv.as_bytes(), &ctx()).unwrap();
+        assert!(!r.time_zone_in_header(), "the zone was assumed");
+        let r = setup_csv::reader(
+            "Username,Login Time (Japan Standard Time),Status\n".as_bytes(),
+            &ctx(),
+        )
+        .unwrap();
+        assert!(r.time_zone_in_header());
+        assert_eq!(r.time_zone(), chrono_tz::Asia::Tokyo);
     }
 
     #[test]
@@ -1037,7 +1047,7 @@ mod setup_exports {
     fn repeated_local_hour_takes_the_first_occurrence() {
         // 1 Nov 2026 01:30 happens twice in New York; the first is EDT (UTC-4).
         let csv = "Username,Login Time (Eastern Daylight Time),Status\nu@x.example,11/1/2026 1:30:00 AM,Success\n";
-        let (events, errors) = read(csv.as_bytes(), &ctx());
+        let (events, errors) = read(csv.as_bytes(), &ctx().with_date_order(DateOrder::Mdy));
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(events[0].event_time, utc("2026-11-01T05:30:00Z"));
     }
@@ -1046,12 +1056,248 @@ mod setup_exports {
     fn nonexistent_local_times_are_errors() {
         // 8 March 2026 02:30 does not exist in New York (clocks jump from 02:00 to 03:00).
         let csv = "Username,Login Time (America/New_York),Status\nu@x.example,3/8/2026 2:30:00 AM,Success\n";
-        let (events, errors) = read(csv.as_bytes(), &ctx());
+        let (events, errors) = read(csv.as_bytes(), &ctx().with_date_order(DateOrder::Mdy));
         assert!(events.is_empty());
         assert!(
             errors[0].error.problem.contains("does not exist"),
             "{}",
             errors[0].error
+        );
+    }
+
+    fn times(events: &[LoginEvent]) -> Vec<DateTime<Utc>> {
+        events.iter().map(|e| e.event_time).collect()
+    }
+
+    const DAY_FIRST: &str = "Username,Login Time (UTC),Status\n\
+                             a@x.example,03/04/2026 10:00,Success\n\
+                             b@x.example,05/04/2026 11:15:30,Success\n\
+                             c@x.example,13/04/2026 09:30,Success\n\
+                             d@x.example,01/05/2026 8:00:00 PM,Success\n";
+
+    #[test]
+    fn a_day_above_12_in_first_position_reads_the_file_day_first() {
+        let mut r = setup_csv::reader(DAY_FIRST.as_bytes(), &ctx()).unwrap();
+        let events: Vec<LoginEvent> = r.by_ref().map(Result::unwrap).collect();
+        assert_eq!(
+            times(&events),
+            [
+                utc("2026-04-03T10:00:00Z"),
+                utc("2026-04-05T11:15:30Z"),
+                utc("2026-04-13T09:30:00Z"),
+                utc("2026-05-01T20:00:00Z"),
+            ],
+            "rows read before the deciding one are held back and come out in file order"
+        );
+        let names: Vec<_> = events.iter().map(|e| e.username.clone().unwrap()).collect();
+        assert_eq!(
+            names,
+            ["a@x.example", "b@x.example", "c@x.example", "d@x.example"]
+        );
+        assert_eq!(
+            r.date_order(),
+            Some(&DateOrderSource::Inferred {
+                order: DateOrder::Dmy,
+                line: 4,
+                value: "13/04/2026 09:30".into()
+            })
+        );
+        assert!(r.stopped().is_none());
+    }
+
+    #[test]
+    fn a_day_above_12_in_second_position_reads_the_file_month_first() {
+        let csv = "Username,Login Time (UTC),Status\n\
+                   a@x.example,4/3/2026 10:00:00 AM,Success\n\
+                   b@x.example,4/13/2026 9:30:00 PM,Success\n\
+                   c@x.example,5/1/2026 8:00:00 AM,Success\n";
+        let mut r = setup_csv::reader(csv.as_bytes(), &ctx()).unwrap();
+        let events: Vec<LoginEvent> = r.by_ref().map(Result::unwrap).collect();
+        assert_eq!(
+            times(&events),
+            [
+                utc("2026-04-03T10:00:00Z"),
+                utc("2026-04-13T21:30:00Z"),
+                utc("2026-05-01T08:00:00Z"),
+            ]
+        );
+        assert_eq!(r.date_order().unwrap().order(), DateOrder::Mdy);
+    }
+
+    const AMBIGUOUS: &str = "Username,Login Time (UTC),Status\n\
+                             a@x.example,03/04/2026 10:00,Success\n\
+                             b@x.example,not a time,Success\n\
+                             c@x.example,12/01/2026 09:30,Success\n";
+
+    #[test]
+    fn a_file_whose_dates_read_both_ways_is_refused_naming_the_flag() {
+        let mut r = setup_csv::reader(AMBIGUOUS.as_bytes(), &ctx()).unwrap();
+        let items: Vec<_> = r.by_ref().collect();
+        assert_eq!(items.len(), 1, "nothing but the refusal: {items:?}");
+        let e = items[0].as_ref().unwrap_err();
+        assert_eq!(Some(&e.error), r.stopped());
+        assert_eq!(
+            e.error.to_string(),
+            "login_history_csv line 2: field `Login Time (UTC)` value \"03/04/2026 10:00\" is \
+             ambiguous, like all 2 dates of the file: neither number is above 12, so it could be \
+             day 3 of month 4 or month 3, day 4, and the file does not say which; pass `loginwatch \
+             scan --date-order dmy` (dd/mm/yyyy) or `--date-order mdy` (mm/dd/yyyy)"
+        );
+        assert_eq!(r.date_order(), None);
+    }
+
+    #[test]
+    fn a_given_order_overrides_inference() {
+        let (events, errors) = read(AMBIGUOUS.as_bytes(), &ctx().with_date_order(DateOrder::Dmy));
+        assert_eq!(
+            times(&events),
+            [utc("2026-04-03T10:00:00Z"), utc("2026-01-12T09:30:00Z")]
+        );
+        assert_eq!(errors.len(), 1, "only the row without a time");
+        let (events, _) = read(AMBIGUOUS.as_bytes(), &ctx().with_date_order(DateOrder::Mdy));
+        assert_eq!(
+            times(&events),
+            [utc("2026-03-04T10:00:00Z"), utc("2026-12-01T09:30:00Z")]
+        );
+        // Against the evidence: the day-first file read month-first fails on the days above 12.
+        let mut r = setup_csv::reader(DAY_FIRST.as_bytes(), &ctx().with_date_order(DateOrder::Mdy))
+            .unwrap();
+        let items: Vec<_> = r.by_ref().collect();
+        assert_eq!(
+            r.date_order(),
+            Some(&DateOrderSource::Given(DateOrder::Mdy))
+        );
+        assert_eq!(items.iter().filter(|i| i.is_ok()).count(), 3);
+        let e = &items[2].as_ref().unwrap_err().error;
+        assert_error_names(
+            e,
+            Source::LoginHistoryCsv,
+            "Login Time (UTC)",
+            "13/04/2026 09:30",
+        );
+        assert!(
+            e.problem
+                .starts_with("is not a mm/dd/yyyy date-time (month-first dates in this file"),
+            "{e}"
+        );
+        assert!(r.stopped().is_none());
+    }
+
+    #[test]
+    fn evidence_for_both_orders_stops_the_file() {
+        let csv = "Username,Login Time (UTC),Status\n\
+                   a@x.example,13/04/2026 10:00,Success\n\
+                   b@x.example,02/04/2026 10:00,Success\n\
+                   c@x.example,04/14/2026 10:00,Success\n\
+                   d@x.example,15/04/2026 10:00,Success\n";
+        let mut r = setup_csv::reader(csv.as_bytes(), &ctx()).unwrap();
+        let items: Vec<_> = r.by_ref().collect();
+        assert_eq!(
+            items.len(),
+            3,
+            "two rows, then the conflict ends the file: {items:?}"
+        );
+        assert!(items[0].is_ok() && items[1].is_ok());
+        let e = &items[2].as_ref().unwrap_err().error;
+        assert_eq!(Some(e), r.stopped());
+        assert_eq!(e.record, "line 4");
+        assert!(
+            e.problem.starts_with(
+                "is a month-first date, but line 2 (13/04/2026 10:00) is day-first: the file mixes both orders"
+            ) && e.problem.contains("--date-order dmy"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn iso_dates_need_no_order_and_dates_valid_in_neither_order_are_row_errors() {
+        let csv = "Username,Login Time (UTC),Status\n\
+                   a@x.example,2026-04-03 10:00:00,Success\n\
+                   b@x.example,2026/04/05 10:00:00,Success\n\
+                   c@x.example,13/13/2026 10:00,Success\n\
+                   d@x.example,2026-04-03T11:00:00.000Z,Success\n";
+        let mut r = setup_csv::reader(csv.as_bytes(), &ctx()).unwrap();
+        let items: Vec<_> = r.by_ref().collect();
+        let events: Vec<LoginEvent> = items.iter().filter_map(|i| i.clone().ok()).collect();
+        assert_eq!(
+            times(&events),
+            [
+                utc("2026-04-03T10:00:00Z"),
+                utc("2026-04-05T10:00:00Z"),
+                utc("2026-04-03T11:00:00Z"),
+            ]
+        );
+        let e = &items[2].as_ref().unwrap_err().error;
+        assert_eq!(
+            e.problem,
+            "is not a date in either day/month (dd/mm/yyyy) or month/day (mm/dd/yyyy) order"
+        );
+        assert_eq!(r.date_order(), None);
+        assert!(r.stopped().is_none());
+    }
+
+    #[test]
+    fn a_200_mb_field_is_one_row_error_and_the_other_rows_parse() {
+        // Generated on the fly: the test itself never holds the 200 MB.
+        struct Huge {
+            head: Vec<u8>,
+            big: u64,
+            tail: Vec<u8>,
+            pos: u64,
+        }
+        impl std::io::Read for Huge {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let (h, b) = (self.head.len() as u64, self.big);
+                let mut n = 0;
+                while n < buf.len() {
+                    let p = self.pos;
+                    let byte = if p < h {
+                        self.head[p as usize]
+                    } else if p < h + b {
+                        b'A'
+                    } else if p < h + b + self.tail.len() as u64 {
+                        self.tail[(p - h - b) as usize]
+                    } else {
+                        break;
+                    };
+                    buf[n] = byte;
+                    n += 1;
+                    self.pos += 1;
+                }
+                Ok(n)
+            }
+        }
+        let input = Huge {
+            head: b"Username,Login Time (UTC),Status,Browser\n\
+                    a@x.example,2026-04-03 10:00:00,Success,Firefox\n\
+                    b@x.example,2026-04-03 10:00:01,Success,"
+                .to_vec(),
+            big: 200 * 1024 * 1024,
+            tail: b"\nc@x.example,2026-04-03 10:00:02,Success,Chrome\n".to_vec(),
+            pos: 0,
+        };
+        let items: Vec<_> = setup_csv::reader(input, &ctx()).unwrap().collect();
+        assert_eq!(items.len(), 3);
+        assert_eq!(
+            items[0].as_ref().unwrap().browser.as_deref(),
+            Some("Firefox")
+        );
+        assert_eq!(
+            items[2].as_ref().unwrap().browser.as_deref(),
+            Some("Chrome")
+        );
+        let e = items[1].as_ref().unwrap_err();
+        assert_eq!(
+            e.error.to_string(),
+            "login_history_csv line 3: field `Browser` is 209715200 bytes long, over the limit of \
+             65536 bytes per field; the row is skipped"
+        );
+        assert!(e.raw.len() < 1024, "the dead-letter copy is an excerpt");
+        assert!(
+            e.raw
+                .starts_with("b@x.example,2026-04-03 10:00:01,Success,"),
+            "{}",
+            e.raw
         );
     }
 }

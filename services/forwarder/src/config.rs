@@ -18,13 +18,19 @@
 //! acknowledgements = true
 //! batch = { max_events = 100, linger_ms = 1000 }
 //! ```
+//!
+//! Secrets (`token`, `password`, `api_key`, `hmac_secret`) are written `{ env = "VAR" }` or
+//! `{ file = "/path" }`; a plain string is refused, naming the key but never the value. A sink's
+//! `url` and webhook `headers` values may be plain strings or take the same forms (Slack- and
+//! Teams-style webhook URLs and `Authorization` headers carry tokens); either way they are never
+//! logged or shown in `Debug` output or errors.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use loginwatch_shared::config::{ConfigError, SecretRef};
+use loginwatch_shared::config::{ConfigError, SecretRef, Sensitive};
 use loginwatch_shared::kafka::KafkaSettings;
 use serde::{Deserialize, Serialize};
 
@@ -129,8 +135,10 @@ pub struct SinkConfig {
     #[serde(rename = "type")]
     pub kind: SinkType,
     /// HTTP sinks: base URL (`https://splunk:8088`, `https://es:9200`) or, for webhooks, the full URL.
+    /// A plain string or a secret form (`{ env = "SLACK_WEBHOOK_URL" }`); never logged: errors show
+    /// only its scheme, host and port.
     #[serde(default)]
-    pub url: Option<String>,
+    pub url: Option<Sensitive>,
     /// Syslog: `host:port`.
     #[serde(default)]
     pub address: Option<String>,
@@ -172,12 +180,14 @@ pub struct SinkConfig {
     /// Elasticsearch `Authorization: ApiKey …` (base64 id:key).
     #[serde(default)]
     pub api_key: Option<SecretRef>,
-    /// Webhook: HMAC-SHA256 key; adds `X-Loginwatch-Signature: sha256=<hex>`.
+    /// Webhook: HMAC-SHA256 key; adds `X-Loginwatch-Signature: t=<unix seconds>,v1=<hex>`
+    /// (see [`crate::sink::webhook`]).
     #[serde(default)]
     pub hmac_secret: Option<SecretRef>,
-    /// Webhook: extra request headers (not secrets).
+    /// Webhook: extra request headers. Values are plain strings or secret forms
+    /// (`Authorization = { env = "SOAR_TOKEN" }`); never logged.
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, Sensitive>,
     /// Syslog transport. Default `tcp`.
     #[serde(default)]
     pub protocol: SyslogProtocol,
@@ -350,7 +360,9 @@ impl ForwarderConfig {
                         return Err(ConfigError::key(key("url"), "required for this sink type"))
                     }
                     Some(u) => {
-                        let parsed = reqwest::Url::parse(u).map_err(|e| {
+                        // Read now (start-up) when given in a secret form; never quoted.
+                        let u = u.resolve(&key("url"))?;
+                        let parsed = reqwest::Url::parse(u.expose()).map_err(|e| {
                             ConfigError::key(
                                 key("url"),
                                 format!("not a URL ({e}); e.g. https://host:8088"),
@@ -432,6 +444,15 @@ impl ForwarderConfig {
 }
 
 impl SinkConfig {
+    /// The sink's URL, read from its secret form if it has one; `index` names the key in errors.
+    pub fn resolve_url(&self, index: usize) -> Result<String, ConfigError> {
+        let key = format!("sinks[{index}].url");
+        match &self.url {
+            Some(u) => Ok(u.resolve(&key)?.expose().to_string()),
+            None => Err(ConfigError::key(key, "required for this sink type")),
+        }
+    }
+
     /// `$HOSTNAME` or `loginwatch` when `host` is not set.
     pub fn host_or_default(&self) -> String {
         self.host
@@ -504,6 +525,70 @@ mod tests {
         let c: ForwarderConfig = load_str(text).unwrap();
         c.validate().unwrap();
         assert_eq!(c.sinks.len(), 5);
+    }
+
+    #[test]
+    fn plain_string_secrets_are_refused_naming_the_key_never_the_value() {
+        for (field, extra) in [
+            (
+                "token",
+                "type = \"splunk_hec\"\nurl = \"http://127.0.0.1:8088\"",
+            ),
+            (
+                "hmac_secret",
+                "type = \"webhook\"\nurl = \"http://127.0.0.1:8080/h\"",
+            ),
+            (
+                "api_key",
+                "type = \"elasticsearch\"\nurl = \"http://127.0.0.1:9200\"",
+            ),
+            (
+                "password",
+                "type = \"elasticsearch\"\nurl = \"http://127.0.0.1:9200\"\nusername = \"u\"",
+            ),
+        ] {
+            let err = load_str::<ForwarderConfig>(&format!(
+                "[[sinks]]\nname = \"s\"\n{extra}\n{field} = \"SUPERSECRET123\"\n"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(!err.contains("SUPERSECRET123"), "value leaked: {err}");
+            assert!(err.contains(&format!("sinks.0.{field}")), "{err}");
+            assert!(err.contains("{ env = \"VAR\" }"), "{err}");
+        }
+    }
+
+    #[test]
+    fn webhook_url_and_header_secrets_do_not_show_in_debug_or_errors() {
+        let c: ForwarderConfig = load_str(
+            "[[sinks]]\nname = \"w\"\ntype = \"webhook\"\nurl = \"https://hooks.slack.example/services/T0/B0/URL-TOKEN\"\nheaders = { Authorization = { value = \"Bearer HDR-TOKEN\" }, X-Plain = \"PLAIN-TOKEN\" }\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let debug = format!("{c:?}");
+        for token in ["URL-TOKEN", "HDR-TOKEN", "PLAIN-TOKEN"] {
+            assert!(!debug.contains(token), "{debug}");
+        }
+        // A URL from an unset variable: the key and the variable are named.
+        let c: ForwarderConfig = load_str(
+            "[[sinks]]\nname = \"w\"\ntype = \"webhook\"\nurl = { env = \"LW_TEST_SURELY_UNSET_WEBHOOK_URL\" }\n",
+        )
+        .unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("sinks[0].url") && err.contains("LW_TEST_SURELY_UNSET_WEBHOOK_URL"),
+            "{err}"
+        );
+        // A malformed URL is named, not quoted.
+        let c: ForwarderConfig = load_str(
+            "[[sinks]]\nname = \"w\"\ntype = \"webhook\"\nurl = { value = \"hooks.example/URL-TOKEN\" }\n",
+        )
+        .unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("sinks[0].url") && !err.contains("URL-TOKEN"),
+            "{err}"
+        );
     }
 
     #[test]

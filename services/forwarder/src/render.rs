@@ -360,25 +360,23 @@ pub fn syslog_cef(d: &Detection, meta: &SyslogMeta) -> String {
     )
 }
 
-/// One terminal line: time, severity, category, user, application, source IP, why.
+/// One terminal line: time, severity, category, user, application, source IP, why. Values from
+/// the login records go through [`loginwatch_shared::terminal::escape`]: control characters
+/// (ESC, CR, LF, …) and bidi overrides show as `\u{1b}`, `\r`, `\n`, … and the line stays one line.
 pub fn terminal_line(d: &Detection, color: bool) -> String {
+    use loginwatch_shared::terminal::escape;
     let severity = d.loginwatch.severity;
     let user = d
         .user
         .as_ref()
-        .and_then(|u| u.name.clone().or_else(|| u.id.clone()))
-        .unwrap_or_else(|| "-".into());
-    let app = d
-        .salesforce
-        .login
-        .application
-        .clone()
-        .unwrap_or_else(|| "-".into());
+        .and_then(|u| u.name.as_deref().or(u.id.as_deref()))
+        .unwrap_or("-");
+    let app = d.salesforce.login.application.as_deref().unwrap_or("-");
     let ip = d
         .source
         .as_ref()
-        .and_then(|s| s.ip.clone())
-        .unwrap_or_else(|| "-".into());
+        .and_then(|s| s.ip.as_deref())
+        .unwrap_or("-");
     let label = format!("{:<8}", severity.as_str().to_uppercase());
     let label = if color {
         let code = match severity {
@@ -391,17 +389,15 @@ pub fn terminal_line(d: &Detection, color: bool) -> String {
     } else {
         label
     };
-    // One line, whatever the message contains.
-    let why = d.message.replace(['\r', '\n'], " ");
     format!(
         "{} {} {:<23} user={} app={} src={} why: {}",
         d.timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
         label,
         d.rule.category.as_str(),
-        user,
-        app,
-        ip,
-        why
+        escape(user),
+        escape(app),
+        escape(ip),
+        escape(&d.message)
     )
 }
 
@@ -421,6 +417,26 @@ mod tests {
             cef_escape_extension("a=b\\c\nd\re|f"),
             "a\\=b\\\\c\\nd\\re|f"
         );
+    }
+
+    #[test]
+    fn terminal_lines_escape_control_characters_from_login_fields() {
+        let mut d = crate::samples::detection(loginwatch_shared::Category::OauthUsernamePassword);
+        let evil = "\x1b[2J\rResult: clean (exit 0)\n";
+        d.user.as_mut().unwrap().name = Some(evil.into());
+        d.salesforce.login.application = Some("App\x1b]0;pwned\x07\u{202e}".into());
+        d.message = format!("{evil} logged in");
+        let line = terminal_line(&d, true);
+        assert_eq!(
+            line,
+            "2026-11-02T14:03:11.417Z \x1b[31mHIGH    \x1b[0m oauth_username_password \
+             user=\\u{1b}[2J\\rResult: clean (exit 0)\\n \
+             app=App\\u{1b}]0;pwned\\u{7}\\u{202e} src=203.0.113.24 \
+             why: \\u{1b}[2J\\rResult: clean (exit 0)\\n logged in"
+        );
+        // The only ESC bytes are the severity colour's own.
+        assert_eq!(line.matches('\x1b').count(), 2);
+        assert!(!line.contains(['\r', '\n', '\u{7}', '\u{202e}']));
     }
 
     #[test]

@@ -465,6 +465,59 @@ async fn webhook_signed_5xx_429_recovery_and_poison() {
     assert_eq!(got, expected);
 }
 
+#[tokio::test]
+async fn webhook_url_and_headers_from_secret_forms_never_show_in_debug() {
+    let (server, state) = webhook_server().await;
+    let var = "LW_TEST_WEBHOOK_URL_5C1E";
+    std::env::set_var(var, format!("{}/hooks/loginwatch", server.url()));
+    let config = sink_config(&format!(
+        "[[sinks]]\nname = \"hook\"\ntype = \"webhook\"\nurl = {{ env = \"{var}\" }}\nhmac_secret = {{ value = \"{WEBHOOK_KEY}\" }}\nheaders = {{ Authorization = {{ value = \"Bearer hdr-secret-7\" }} }}\nbatch = {{ max_events = 4, linger_ms = 10 }}\n{FAST_RETRY}"
+    ));
+    let debug = format!("{config:?}");
+    assert!(
+        !debug.contains("hdr-secret-7")
+            && !debug.contains("/hooks/loginwatch")
+            && !debug.contains(WEBHOOK_KEY),
+        "{debug}"
+    );
+    let detections = samples::many(3);
+    let run = run_worker(&config, &detections, Duration::from_secs(10)).await;
+    assert_eq!(run.acks.len(), 3);
+    assert!(run.dead_letters.is_empty());
+    assert_eq!(state.bad_signatures.load(Ordering::SeqCst), 0);
+    assert_eq!(state.received.lock().unwrap().len(), 3);
+    assert_eq!(
+        *state.authorizations.lock().unwrap(),
+        vec!["Bearer hdr-secret-7".to_string(); 3]
+    );
+}
+
+/// The verification the README shows, done by the test receiver: replays and tampering fail.
+#[test]
+fn webhook_receiver_refuses_replayed_or_tampered_requests() {
+    use loginwatch_forwarder::sink::webhook::signature;
+    let now = chrono::Utc::now().timestamp();
+    let body = br#"{"event":{"id":"x"}}"#;
+    let header = signature(WEBHOOK_KEY.as_bytes(), now, body);
+    assert!(header.starts_with(&format!("t={now},v1=")), "{header}");
+    assert!(verify_webhook_signature(&header, body, now));
+    assert!(verify_webhook_signature(&header, body, now + 299));
+    // The same request replayed more than 5 minutes later.
+    assert!(!verify_webhook_signature(&header, body, now + 301));
+    // Another body under the same header.
+    assert!(!verify_webhook_signature(
+        &header,
+        br#"{"event":{"id":"y"}}"#,
+        now
+    ));
+    // A fresh timestamp pasted in without the key.
+    let forged = header.replacen(&format!("t={now}"), &format!("t={}", now + 600), 1);
+    assert!(!verify_webhook_signature(&forged, body, now + 600));
+    // Another key.
+    let other = signature(b"another key", now, body);
+    assert!(!verify_webhook_signature(&other, body, now));
+}
+
 async fn wait_for(mut cond: impl FnMut() -> bool) {
     for _ in 0..200 {
         if cond() {

@@ -3,7 +3,10 @@
 //! Each parser is a pure function of its input and a [`ParseContext`]. A malformed record becomes
 //! a [`RecordError`] (naming the source, the record, the field and the offending value, and
 //! carrying the raw record for the dead-letter topic); the other records of the page or file are
-//! still returned. Nothing here panics on input.
+//! still returned. Nothing here panics on input. The streaming CSV readers store at most
+//! [`MAX_FIELD_BYTES`] per field and [`MAX_RECORD_BYTES`] per row: a longer one is read past and
+//! becomes an error for its row (naming the line, the column and the size), so memory stays
+//! bounded whatever the file holds.
 //!
 //! | source | entry point |
 //! |---|---|
@@ -30,6 +33,14 @@ pub mod login_history;
 pub mod setup_csv;
 pub mod stream;
 
+/// Longest field a streaming reader stores (bytes as in the file): a longer CSV cell or JSON
+/// string makes its record an error (the record is skipped, counted and named) instead of
+/// being held in memory. Real login fields are far shorter (user agents are < 1 KiB).
+pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+
+/// Longest record (one CSV row, one JSON record) a streaming reader stores, in bytes.
+pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+
 /// What a parser needs besides the record itself.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParseContext {
@@ -39,6 +50,9 @@ pub struct ParseContext {
     pub ingested_at: DateTime<Utc>,
     /// Time zone of Setup CSV exports whose `Login Time` header names none.
     pub time_zone: chrono_tz::Tz,
+    /// Day/month order of Setup CSV dates written `01/02/2026`; `None` infers it per file
+    /// (see [`setup_csv`]).
+    pub date_order: Option<setup_csv::DateOrder>,
 }
 
 impl ParseContext {
@@ -48,6 +62,7 @@ impl ParseContext {
             org_id: org_id.into(),
             ingested_at: crate::time::truncate_to_millis(Utc::now()),
             time_zone: chrono_tz::UTC,
+            date_order: None,
         }
     }
 
@@ -58,6 +73,11 @@ impl ParseContext {
 
     pub fn with_time_zone(mut self, time_zone: chrono_tz::Tz) -> Self {
         self.time_zone = time_zone;
+        self
+    }
+
+    pub fn with_date_order(mut self, order: setup_csv::DateOrder) -> Self {
+        self.date_order = Some(order);
         self
     }
 }
@@ -401,6 +421,7 @@ mod tests {
     fn context_defaults() {
         let ctx = ParseContext::new("00D5j00000DgAYGEA3");
         assert_eq!(ctx.time_zone, chrono_tz::UTC);
+        assert_eq!(ctx.date_order, None, "inferred per file");
         assert_eq!(ctx.ingested_at.timestamp_subsec_nanos() % 1_000_000, 0);
     }
 }

@@ -2,18 +2,31 @@
 //! the reader is header-driven: names are matched case-insensitively, extra columns are ignored,
 //! and the time column's zone comes from its name, `Login Time (Eastern Daylight Time)` (Windows-
 //! style names, IANA names and `GMT`/`UTC` offsets are understood); a plain `Login Time` column
-//! uses the context's time zone. Times are converted to UTC.
+//! uses the context's time zone ([`SetupCsvReader::time_zone_in_header`] tells which). Times are
+//! converted to UTC.
+//!
+//! Dates written with slashes and the year last (`03/04/2026`) are day-first in most locales and
+//! month-first in the US one, and the file does not say which. The order is the context's
+//! ([`ParseContext::with_date_order`], `loginwatch scan --date-order dmy|mdy`) or is inferred per
+//! file from the values: a first number above 12 (`13/04/2026`) decides day-first, a second number
+//! above 12 (`04/13/2026`) decides month-first. Rows are held back (up to
+//! [`MAX_LOOKAHEAD_BYTES`]) until a value decides; a file whose slash dates are all ambiguous
+//! (both numbers ≤ 12 everywhere) is refused, and so is a file with evidence for both orders: the
+//! reader then yields one last error and [`SetupCsvReader::stopped`] returns it. ISO dates
+//! (`2026-04-03 …`), `yyyy/mm/dd` and `dd.mm.yyyy` are read the same way whatever the order.
 //!
 //! `event_id` is a hash of the row's normalised values (org, UTC time, user, IP, type, status, …),
 //! so the same login exported twice — even in another time zone or column order — has one id.
 
+use std::collections::VecDeque;
+use std::fmt;
 use std::io::Read;
 use std::str::FromStr;
 
 use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use super::csv_rows::{Row, Rows};
+use super::csv_rows::{RecordBuf, Row, Rows};
 use super::{hash_id, text, Draft, Key, ParseContext, ParseError, Rec, RecordError, RecordLabel};
 use crate::event::{LoginEvent, Source};
 
@@ -190,26 +203,175 @@ pub fn resolve_time_zone(name: &str) -> Option<Tz> {
         .find(|tz| tz.name().eq_ignore_ascii_case(name))
 }
 
-/// Local date-time spellings seen in exports (US locale first: Salesforce's default).
-const LOCAL_FORMATS: &[&str] = &[
+/// Order of day and month in dates written `03/04/2026`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DateOrder {
+    /// `dd/mm/yyyy` (most locales outside the US).
+    Dmy,
+    /// `mm/dd/yyyy` (the US locale, Salesforce's default).
+    Mdy,
+}
+
+impl DateOrder {
+    /// `dmy` / `mdy`, as `--date-order` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DateOrder::Dmy => "dmy",
+            DateOrder::Mdy => "mdy",
+        }
+    }
+
+    /// `dd/mm/yyyy` / `mm/dd/yyyy`.
+    pub fn pattern(self) -> &'static str {
+        match self {
+            DateOrder::Dmy => "dd/mm/yyyy",
+            DateOrder::Mdy => "mm/dd/yyyy",
+        }
+    }
+
+    fn first(self) -> &'static str {
+        match self {
+            DateOrder::Dmy => "day-first",
+            DateOrder::Mdy => "month-first",
+        }
+    }
+
+    fn formats(self) -> &'static [&'static str] {
+        match self {
+            DateOrder::Dmy => DMY_FORMATS,
+            DateOrder::Mdy => MDY_FORMATS,
+        }
+    }
+}
+
+impl fmt::Display for DateOrder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a file's slash dates are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DateOrderSource {
+    /// The context's order (`--date-order`).
+    Given(DateOrder),
+    /// Inferred from the first value that decides it.
+    Inferred {
+        order: DateOrder,
+        line: u64,
+        value: String,
+    },
+}
+
+impl DateOrderSource {
+    pub fn order(&self) -> DateOrder {
+        match self {
+            DateOrderSource::Given(o) | DateOrderSource::Inferred { order: o, .. } => *o,
+        }
+    }
+}
+
+/// Rows held back while the date order is undecided, at most (bytes of the rows as stored).
+/// Past it the file is refused with the same advice as an ambiguous one.
+pub const MAX_LOOKAHEAD_BYTES: usize = 64 * 1024 * 1024;
+
+/// Local date-time spellings whose reading does not depend on the day/month order.
+const FIXED_FORMATS: &[&str] = &[
     "%Y-%m-%d %H:%M:%S%.f",
     "%Y-%m-%dT%H:%M:%S%.f",
     "%Y-%m-%d %H:%M",
-    "%m/%d/%Y %I:%M:%S %p",
-    "%m/%d/%Y %I:%M %p",
-    "%m/%d/%Y %H:%M:%S",
-    "%m/%d/%Y %H:%M",
     "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
     "%d.%m.%Y %H:%M:%S",
     "%d.%m.%Y %H:%M",
 ];
 
-/// A `Login Time` value: local time in `tz` (or a timestamp with its own offset) → UTC.
-fn local_time(value: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
-    let naive = LOCAL_FORMATS
+/// Slash dates, month first (Salesforce's default US locale: `11/2/2026 9:03:11 AM`).
+const MDY_FORMATS: &[&str] = &[
+    "%m/%d/%Y %I:%M:%S %p",
+    "%m/%d/%Y %I:%M %p",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+];
+
+/// Slash dates, day first (`02/11/2026 09:03:11`, `2/11/2026 9:03:11 am`).
+const DMY_FORMATS: &[&str] = &[
+    "%d/%m/%Y %I:%M:%S %p",
+    "%d/%m/%Y %I:%M %p",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+];
+
+/// `a/b/yyyy…` → `(a, b)` for a value starting with a slash date whose year comes last.
+fn slash_date(value: &str) -> Option<(u32, u32)> {
+    let date = value.trim().split([' ', 'T']).next()?;
+    let mut parts = date.split('/');
+    let (a, b, year) = (parts.next()?, parts.next()?, parts.next()?);
+    let digits = |s: &str, n: std::ops::RangeInclusive<usize>| {
+        n.contains(&s.len()) && s.bytes().all(|c| c.is_ascii_digit())
+    };
+    if parts.next().is_some() || !digits(a, 1..=2) || !digits(b, 1..=2) || !digits(year, 4..=4) {
+        return None;
+    }
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// What one `Login Time` value says about the file's date order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Evidence {
+    /// Not a slash date: read the same way in either order.
+    Irrelevant,
+    /// Both numbers ≤ 12: a valid date either way.
+    Ambiguous,
+    Decides(DateOrder),
+    /// Not a date in either order (`13/13/2026`): an error for its row, no evidence.
+    Invalid,
+}
+
+fn evidence(value: &str) -> Evidence {
+    let Some((a, b)) = slash_date(value) else {
+        return Evidence::Irrelevant;
+    };
+    let (day, month) = (1..=31, 1..=12);
+    match (month.contains(&a), month.contains(&b)) {
+        (true, true) => Evidence::Ambiguous,
+        (false, true) if day.contains(&a) => Evidence::Decides(DateOrder::Dmy),
+        (true, false) if day.contains(&b) => Evidence::Decides(DateOrder::Mdy),
+        _ => Evidence::Invalid,
+    }
+}
+
+/// A `Login Time` value: local time in `tz` (or a timestamp with its own offset) → UTC. Slash
+/// dates are read in `order`; without one only an unambiguous slash date can be read.
+fn local_time(value: &str, tz: Tz, order: Option<DateOrder>) -> Result<DateTime<Utc>, String> {
+    let slash = slash_date(value).is_some();
+    let formats = match (slash, order) {
+        (false, _) => FIXED_FORMATS,
+        (true, Some(order)) => order.formats(),
+        (true, None) => match evidence(value) {
+            Evidence::Decides(order) => order.formats(),
+            _ => return Err(
+                "is not a date in either day/month (dd/mm/yyyy) or month/day (mm/dd/yyyy) order"
+                    .into(),
+            ),
+        },
+    };
+    let naive = formats
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(value, f).ok());
     let Some(naive) = naive else {
+        if let (true, Some(order)) = (slash, order) {
+            return Err(format!(
+                "is not a {} date-time ({} dates in this file; expected e.g. {}, with a 12-hour \
+                 AM/PM or a 24-hour time)",
+                order.pattern(),
+                order.first(),
+                match order {
+                    DateOrder::Dmy => "23/07/2026 12:18:23 PM or 23/07/2026 12:18",
+                    DateOrder::Mdy => "07/23/2026 12:18:23 PM or 07/23/2026 12:18",
+                }
+            ));
+        }
         // Values that carry their own zone (ISO with Z/offset, epoch ms).
         return crate::normalize::parse_timestamp(value).map_err(|_| {
             format!(
@@ -264,13 +426,92 @@ pub struct SetupCsvReader<R: Read> {
     rows: Rows<R>,
     columns: Columns,
     time_zone: Tz,
+    zone_in_header: bool,
     ctx: ParseContext,
+    order: Option<DateOrderSource>,
+    /// Rows read while the order is undecided, in file order (failed rows included).
+    pending: VecDeque<Pending>,
+    pending_bytes: usize,
+    /// Rows with an ambiguous date held back, and the first of them (line, value).
+    ambiguous_rows: u64,
+    first_ambiguous: Option<(u64, String)>,
+    stopped: Option<ParseError>,
+    done: bool,
+}
+
+enum Pending {
+    Row(RecordBuf),
+    Failed(RecordError),
 }
 
 impl<R: Read> SetupCsvReader<R> {
     /// The zone `Login Time` values are read in (from the header, else the context).
     pub fn time_zone(&self) -> Tz {
         self.time_zone
+    }
+
+    /// Whether the `Login Time (<zone>)` header named the zone (else the context's was assumed).
+    pub fn time_zone_in_header(&self) -> bool {
+        self.zone_in_header
+    }
+
+    /// How slash dates are read: given by the context, inferred so far, or `None` while no
+    /// value has decided (none seen yet, or the file has none).
+    pub fn date_order(&self) -> Option<&DateOrderSource> {
+        self.order.as_ref()
+    }
+
+    /// The problem that stopped the reader before the end of the file (ambiguous or conflicting
+    /// dates); it was also the last item yielded. Rows yielded before it were read correctly.
+    pub fn stopped(&self) -> Option<&ParseError> {
+        self.stopped.as_ref()
+    }
+
+    fn stop(&mut self, error: ParseError) -> RecordError {
+        self.done = true;
+        self.pending.clear();
+        self.pending_bytes = 0;
+        self.stopped = Some(error.clone());
+        RecordError {
+            error,
+            raw: String::new(),
+        }
+    }
+
+    fn time_field(&self) -> String {
+        self.columns
+            .login_time
+            .and_then(|i| self.rows.header.get(i))
+            .cloned()
+            .unwrap_or_else(|| "Login Time".into())
+    }
+
+    /// The refusal of a file whose slash dates all read both ways.
+    fn ambiguous(&self, complete: bool) -> ParseError {
+        let (line, value) = self.first_ambiguous.clone().unwrap_or_default();
+        let (a, b) = slash_date(&value).unwrap_or((1, 2));
+        let scope = if complete {
+            format!("like all {} dates of the file", self.ambiguous_rows)
+        } else {
+            format!(
+                "like the first {} dates of the file ({} MiB read ahead without a day or month \
+                 above 12)",
+                self.ambiguous_rows,
+                MAX_LOOKAHEAD_BYTES / (1024 * 1024)
+            )
+        };
+        ParseError {
+            source: SOURCE,
+            record: format!("line {line}"),
+            field: self.time_field(),
+            value,
+            problem: format!(
+                "is ambiguous, {scope}: neither number is above 12, so it could be day {a} of \
+                 month {b} or month {a}, day {b}, and the file does not say which; pass \
+                 `loginwatch scan --date-order dmy` (dd/mm/yyyy) or `--date-order mdy` \
+                 (mm/dd/yyyy)"
+            ),
+        }
     }
 }
 
@@ -285,6 +526,7 @@ pub fn reader<R: Read>(input: R, ctx: &ParseContext) -> Result<SetupCsvReader<R>
 
     let mut login_time = None;
     let mut time_zone = ctx.time_zone;
+    let mut zone_in_header = false;
     for (i, h) in rows.header.iter().enumerate() {
         let key = header_key(h);
         let Some(rest) = key.strip_prefix("login time") else {
@@ -309,6 +551,7 @@ pub fn reader<R: Read>(input: R, ctx: &ParseContext) -> Result<SetupCsvReader<R>
                      pass the zone explicitly",
                 )
             })?;
+            zone_in_header = true;
             login_time = Some(i);
             break;
         }
@@ -354,7 +597,15 @@ pub fn reader<R: Read>(input: R, ctx: &ParseContext) -> Result<SetupCsvReader<R>
         rows,
         columns,
         time_zone,
+        zone_in_header,
         ctx: ctx.clone(),
+        order: ctx.date_order.map(DateOrderSource::Given),
+        pending: VecDeque::new(),
+        pending_bytes: 0,
+        ambiguous_rows: 0,
+        first_ambiguous: None,
+        stopped: None,
+        done: false,
     })
 }
 
@@ -367,6 +618,7 @@ fn convert(
     row: &Row<'_>,
     c: &Columns,
     tz: Tz,
+    order: Option<DateOrder>,
     ctx: &ParseContext,
 ) -> Result<LoginEvent, ParseError> {
     let rec = row.rec;
@@ -374,8 +626,8 @@ fn convert(
     let time_value = row
         .get(c.login_time)?
         .ok_or_else(|| rec.missing(time_field))?;
-    let event_time =
-        local_time(time_value, tz).map_err(|problem| rec.err(time_field, time_value, problem))?;
+    let event_time = local_time(time_value, tz, order)
+        .map_err(|problem| rec.err(time_field, time_value, problem))?;
     let country = match row.get(c.country_code)? {
         Some(code) => Some(code),
         None => row.get(c.country)?.filter(|v| iso_like(v)),
@@ -441,11 +693,136 @@ fn convert(
     Ok(event)
 }
 
+/// [`convert`] with the raw row for the error (the iterator's item type; see `stream::parse_message`
+/// on the size of its error).
+#[allow(clippy::result_large_err)]
+fn converted(
+    row: &Row<'_>,
+    c: &Columns,
+    tz: Tz,
+    order: Option<DateOrder>,
+    ctx: &ParseContext,
+) -> Result<LoginEvent, RecordError> {
+    convert(row, c, tz, order, ctx).map_err(|error| RecordError {
+        error,
+        raw: row.raw(),
+    })
+}
+
 impl<R: Read> Iterator for SetupCsvReader<R> {
     type Item = Result<LoginEvent, RecordError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (columns, tz, ctx) = (&self.columns, self.time_zone, &self.ctx);
-        self.rows.next_with(|row| convert(row, columns, tz, ctx))
+        loop {
+            // Rows held back are released, in file order, once the order is known.
+            if let Some(order) = self.order.as_ref().map(DateOrderSource::order) {
+                if let Some(p) = self.pending.pop_front() {
+                    return Some(match p {
+                        Pending::Failed(e) => Err(e),
+                        Pending::Row(r) => {
+                            self.pending_bytes -= r.owned_size();
+                            let row = Row::new(&r, &self.rows.header, SOURCE);
+                            converted(&row, &self.columns, self.time_zone, Some(order), &self.ctx)
+                        }
+                    });
+                }
+            }
+            if self.done {
+                return None;
+            }
+            let Some(next) = self.rows.next_row() else {
+                self.done = true;
+                if self.pending.is_empty() {
+                    return None;
+                }
+                // Still undecided at the end: every slash date reads both ways.
+                let e = self.ambiguous(true);
+                return Some(Err(self.stop(e)));
+            };
+            let row = match next {
+                Ok(row) => row,
+                Err(e) => {
+                    if self.rows.io_failed() {
+                        // The input broke off: rows held back can no longer be dated reliably.
+                        self.done = true;
+                        self.pending.clear();
+                        self.pending_bytes = 0;
+                        return Some(Err(e));
+                    }
+                    if self.pending.is_empty() {
+                        return Some(Err(e));
+                    }
+                    self.pending.push_back(Pending::Failed(e));
+                    continue;
+                }
+            };
+            let value = row.get(self.columns.login_time).ok().flatten();
+            let found = value.map_or(Evidence::Irrelevant, evidence);
+            let (c, tz, ctx) = (&self.columns, self.time_zone, &self.ctx);
+            match (&self.order, found) {
+                (
+                    Some(DateOrderSource::Inferred {
+                        order,
+                        line,
+                        value: first,
+                    }),
+                    Evidence::Decides(other),
+                ) if other != *order => {
+                    let e = row.rec.err(
+                        row.name(c.login_time, "Login Time"),
+                        value.unwrap_or(""),
+                        format!(
+                            "is a {} date, but line {line} ({first}) is {}: the file mixes both \
+                             orders, so neither can be trusted; pass `loginwatch scan --date-order \
+                             dmy` (dd/mm/yyyy) or `--date-order mdy` (mm/dd/yyyy) to read every \
+                             date one way",
+                            other.first(),
+                            order.first(),
+                        ),
+                    );
+                    return Some(Err(self.stop(e)));
+                }
+                (Some(source), _) => {
+                    return Some(converted(&row, c, tz, Some(source.order()), ctx));
+                }
+                (None, Evidence::Decides(order)) => {
+                    let source = DateOrderSource::Inferred {
+                        order,
+                        line: row.record.line,
+                        value: value.unwrap_or("").to_string(),
+                    };
+                    if self.pending.is_empty() {
+                        let result = converted(&row, c, tz, Some(order), ctx);
+                        self.order = Some(source);
+                        return Some(result);
+                    }
+                    let held = row.record.to_owned_row();
+                    self.order = Some(source);
+                    self.pending_bytes += held.owned_size();
+                    self.pending.push_back(Pending::Row(held));
+                }
+                (None, Evidence::Ambiguous) => {
+                    let held = row.record.to_owned_row();
+                    if self.first_ambiguous.is_none() {
+                        self.first_ambiguous = Some((held.line, value.unwrap_or("").to_string()));
+                    }
+                    self.ambiguous_rows += 1;
+                    self.pending_bytes += held.owned_size();
+                    self.pending.push_back(Pending::Row(held));
+                    if self.pending_bytes > MAX_LOOKAHEAD_BYTES {
+                        let e = self.ambiguous(false);
+                        return Some(Err(self.stop(e)));
+                    }
+                }
+                (None, _) if self.pending.is_empty() => {
+                    return Some(converted(&row, c, tz, None, ctx));
+                }
+                (None, _) => {
+                    let held = row.record.to_owned_row();
+                    self.pending_bytes += held.owned_size();
+                    self.pending.push_back(Pending::Row(held));
+                }
+            }
+        }
     }
 }

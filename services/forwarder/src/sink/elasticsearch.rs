@@ -53,7 +53,7 @@ impl BulkSink {
         Ok(BulkSink {
             name: config.name.clone(),
             client: super::http::client(index, config)?,
-            bulk_url: join(config.url.as_deref().unwrap_or_default(), "_bulk"),
+            bulk_url: join(&config.resolve_url(index)?, "_bulk"),
             index: config.index.clone().unwrap_or_else(|| DEFAULT_INDEX.into()),
             action: config.action,
             format: config.format,

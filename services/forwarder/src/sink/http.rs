@@ -80,8 +80,8 @@ pub fn excerpt(body: &str) -> String {
     }
 }
 
-/// How a transport error reads in logs: reqwest errors can embed the URL (never credentials here:
-/// secrets travel in headers only).
+/// How a transport error reads in logs and dead letters. reqwest errors embed the URL, whose
+/// path, query or user info may hold a token (Slack/Teams webhook URLs): only its origin is shown.
 pub fn describe(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timeout"
@@ -90,5 +90,32 @@ pub fn describe(e: &reqwest::Error) -> String {
     } else {
         "request failed"
     };
-    format!("{kind}: {e}")
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(url.as_str(), &redacted_url(url));
+    }
+    format!("{kind}: {text}")
+}
+
+/// `scheme://host:port/…` of `url`: enough to tell which endpoint failed, without the path, query
+/// or credentials that may carry a token.
+pub fn redacted_url(url: &reqwest::Url) -> String {
+    format!("{}/…", url.origin().ascii_serialization())
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn transport_errors_show_the_origin_not_the_path_or_credentials() {
+        // Nothing listens on port 1 of loopback: the connection is refused.
+        let url = "http://user:pw-TOKEN@127.0.0.1:1/services/T000/B000/XXXX-TOKEN?sig=TOKEN";
+        let e = reqwest::Client::new()
+            .post(url)
+            .send()
+            .await
+            .expect_err("nothing listens on port 1");
+        let text = super::describe(&e);
+        assert!(!text.contains("TOKEN"), "{text}");
+        assert!(text.contains("http://127.0.0.1:1"), "{text}");
+    }
 }

@@ -48,7 +48,7 @@ struct AckResponse {
 
 impl HecSink {
     pub fn from_config(index: usize, config: &SinkConfig) -> Result<HecSink, ConfigError> {
-        let url = config.url.clone().unwrap_or_default();
+        let url = config.resolve_url(index)?;
         let token = config
             .token
             .as_ref()

@@ -1,11 +1,20 @@
 //! Generic webhook: one `POST` of a JSON object per detection, optionally signed with
-//! `X-Loginwatch-Signature: sha256=<hex HMAC-SHA256 of the body>`.
+//! `X-Loginwatch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
+//!
+//! The timestamp is signed with the body, so a receiver that checks it against its own clock
+//! (within a tolerance, e.g. 5 minutes) refuses a captured request replayed later. Each attempt
+//! (retries included) is signed afresh with the time it is sent. How a receiver verifies it:
+//! `services/forwarder/README.md`.
+//!
+//! The URL and header values may carry tokens (Slack, Teams): they are resolved once at start-up
+//! and never logged; transport errors show only the URL's origin.
 
 use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
 use loginwatch_shared::config::{ConfigError, Secret};
 use loginwatch_shared::Detection;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use reqwest::StatusCode;
 use sha2::Sha256;
 
@@ -18,17 +27,25 @@ pub const SIGNATURE_HEADER: &str = "X-Loginwatch-Signature";
 
 pub struct WebhookSink {
     client: reqwest::Client,
-    url: String,
+    /// May hold a token: never logged.
+    url: reqwest::Url,
     format: PayloadFormat,
     hmac_key: Option<Secret>,
-    headers: Vec<(String, String)>,
+    /// Values marked sensitive (hidden from `Debug` by the `http` crate).
+    headers: HeaderMap,
 }
 
-/// `sha256=<hex>` of `body` under `key`: what a receiver recomputes to authenticate the request.
-pub fn signature(key: &[u8], body: &[u8]) -> String {
+/// `t=<timestamp>,v1=<hex>`, the hex being the HMAC-SHA256 under `key` of `"<timestamp>.<body>"`:
+/// what a receiver recomputes to authenticate the request and bound its age.
+pub fn signature(key: &[u8], timestamp: i64, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
     mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
 }
 
 impl WebhookSink {
@@ -38,16 +55,37 @@ impl WebhookSink {
             .as_ref()
             .map(|s| s.resolve(&format!("sinks[{index}].hmac_secret")))
             .transpose()?;
+        let url_key = format!("sinks[{index}].url");
+        let url = reqwest::Url::parse(&config.resolve_url(index)?).map_err(|e| {
+            ConfigError::key(
+                &url_key,
+                format!("not a URL ({e}); e.g. https://soar.example/hooks/loginwatch"),
+            )
+        })?;
+        let mut headers = HeaderMap::new();
+        for (name, value) in &config.headers {
+            let key = format!("sinks[{index}].headers.{name}");
+            let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                ConfigError::key(
+                    &key,
+                    "not a valid HTTP header name (letters, digits and `-`)",
+                )
+            })?;
+            let mut v = HeaderValue::from_str(value.resolve(&key)?.expose()).map_err(|_| {
+                ConfigError::key(
+                    &key,
+                    "not a valid HTTP header value: visible ASCII and spaces only, no line breaks (the value is not shown)",
+                )
+            })?;
+            v.set_sensitive(true);
+            headers.insert(header, v);
+        }
         Ok(WebhookSink {
             client: super::http::client(index, config)?,
-            url: config.url.clone().unwrap_or_default(),
+            url,
             format: config.format,
             hmac_key,
-            headers: config
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            headers,
         })
     }
 
@@ -57,15 +95,14 @@ impl WebhookSink {
             let body = render::payload(d, self.format).to_string();
             let mut req = self
                 .client
-                .post(&self.url)
-                .header("Content-Type", "application/json");
-            for (k, v) in &self.headers {
-                req = req.header(k, v);
-            }
+                .post(self.url.clone())
+                .header(CONTENT_TYPE, "application/json")
+                .headers(self.headers.clone());
             if let Some(key) = &self.hmac_key {
+                let now = chrono::Utc::now().timestamp();
                 req = req.header(
                     SIGNATURE_HEADER,
-                    signature(key.expose().as_bytes(), body.as_bytes()),
+                    signature(key.expose().as_bytes(), now, body.as_bytes()),
                 );
             }
             let outcome = match req.body(body).send().await {
@@ -114,12 +151,91 @@ impl WebhookSink {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::config::ForwarderConfig;
+
     #[test]
-    fn signature_matches_rfc4231_case_2() {
-        // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
+    fn signature_is_hmac_sha256_of_timestamp_dot_body() {
+        // Expected values computed independently with Python's hmac module:
+        // hmac.new(b"Jefe", b"1700000000.what do ya want for nothing?", hashlib.sha256).hexdigest()
         assert_eq!(
-            super::signature(b"Jefe", b"what do ya want for nothing?"),
-            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+            signature(b"Jefe", 1_700_000_000, b"what do ya want for nothing?"),
+            "t=1700000000,v1=1cdd0650c8be1cb0974b1788d458b1e781206cfef59b85faafc582d2e182c57e"
         );
+        assert_eq!(
+            signature(b"k", 1_700_000_000, br#"{"a":1}"#),
+            "t=1700000000,v1=1b6ad1bc9bf48c52ce01939866d5877c6cc4e87ddad27e16673cb8c4964394a3"
+        );
+        // The timestamp is signed: the same body at another time has another signature.
+        let mac = |t| {
+            signature(b"k", t, b"x")
+                .split_once(",v1=")
+                .unwrap()
+                .1
+                .to_string()
+        };
+        assert_ne!(mac(1_700_000_000), mac(1_700_000_001));
+    }
+
+    fn sink(toml: &str) -> Result<WebhookSink, ConfigError> {
+        let c: ForwarderConfig = loginwatch_shared::config::load_str(toml)?;
+        c.validate()?;
+        WebhookSink::from_config(0, &c.sinks[0])
+    }
+
+    #[test]
+    fn url_and_headers_take_secret_forms() {
+        let dir = tempfile::tempdir().unwrap();
+        let url_file = dir.path().join("url");
+        std::fs::write(
+            &url_file,
+            "https://hooks.example/services/T0/B0/XXXX-TOKEN\n",
+        )
+        .unwrap();
+        let s = sink(&format!(
+            "[[sinks]]\nname = \"w\"\ntype = \"webhook\"\nurl = {{ file = {:?} }}\nheaders = {{ Authorization = {{ value = \"Bearer HDR-TOKEN\" }}, X-Team = \"soc\" }}\n",
+            url_file.display().to_string()
+        ))
+        .unwrap();
+        assert_eq!(
+            s.url.as_str(),
+            "https://hooks.example/services/T0/B0/XXXX-TOKEN"
+        );
+        assert_eq!(s.headers["authorization"], "Bearer HDR-TOKEN");
+        assert!(s.headers["authorization"].is_sensitive());
+        assert_eq!(s.headers["x-team"], "soc");
+        assert!(!format!("{:?}", s.headers).contains("HDR-TOKEN"));
+    }
+
+    #[tokio::test]
+    async fn transport_errors_do_not_show_the_url_path() {
+        // Nothing listens on port 1 of loopback: connection refused.
+        let mut s = sink(
+            "[[sinks]]\nname = \"w\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:1/services/T0/B0/XXXX-TOKEN\"\n",
+        )
+        .unwrap();
+        let d = Arc::new(crate::samples::detection(
+            loginwatch_shared::Category::BruteForce,
+        ));
+        let SendResult::Items(items) = s.send(&[d]).await else {
+            panic!("a transport error is a per-item retry");
+        };
+        let ItemOutcome::Retry { reason, .. } = &items[0] else {
+            panic!("{:?}", items[0]);
+        };
+        assert!(!reason.contains("TOKEN"), "{reason}");
+        assert!(reason.contains("127.0.0.1:1"), "{reason}");
+    }
+
+    #[test]
+    fn bad_header_value_is_named_without_the_value() {
+        let err = sink(
+            "[[sinks]]\nname = \"w\"\ntype = \"webhook\"\nurl = \"https://h.example/x\"\nheaders = { Authorization = \"Bearer TOKEN\\nX: y\" }\n",
+        )
+        .err()
+        .expect("a header value with a line break is refused")
+        .to_string();
+        assert!(err.contains("sinks[0].headers.Authorization"), "{err}");
+        assert!(!err.contains("TOKEN"), "{err}");
     }
 }

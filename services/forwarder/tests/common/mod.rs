@@ -380,6 +380,36 @@ pub struct WebhookState {
     pub faults: Faults,
     pub received: Mutex<Vec<Value>>,
     pub bad_signatures: AtomicU64,
+    /// The `Authorization` header of each accepted request, when it had one.
+    pub authorizations: Mutex<Vec<String>>,
+}
+
+/// How a receiver verifies `X-Loginwatch-Signature: t=<unix seconds>,v1=<hex>` (as the README
+/// shows), independently of the sink's helper: HMAC-SHA256 of `"<t>.<body>"` under the shared key,
+/// compared in constant time, and `t` within 5 minutes of the receiver's clock (replays refused).
+pub fn verify_webhook_signature(header: &str, body: &[u8], now: i64) -> bool {
+    use hmac::{Hmac, Mac};
+    const TOLERANCE_SECS: i64 = 300;
+    let mut t = None;
+    let mut v1 = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", v)) => t = v.parse::<i64>().ok(),
+            Some(("v1", v)) => v1.extend(hex::decode(v).ok()),
+            _ => {}
+        }
+    }
+    let Some(t) = t else { return false };
+    if (now - t).abs() > TOLERANCE_SECS {
+        return false;
+    }
+    v1.iter().any(|candidate| {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_KEY.as_bytes()).unwrap();
+        mac.update(t.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        mac.verify_slice(candidate).is_ok()
+    })
 }
 
 async fn webhook(State(s): State<Arc<WebhookState>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -388,14 +418,7 @@ async fn webhook(State(s): State<Arc<WebhookState>>, headers: HeaderMap, body: B
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    // The receiver recomputes the HMAC independently of the sink's helper.
-    use hmac::{Hmac, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_KEY.as_bytes()).unwrap();
-    mac.update(&body);
-    let ok = sig
-        .strip_prefix("sha256=")
-        .and_then(|h| hex::decode(h).ok())
-        .is_some_and(|raw| mac.verify_slice(&raw).is_ok());
+    let ok = verify_webhook_signature(&sig, &body, chrono::Utc::now().timestamp());
     if !ok {
         s.bad_signatures.fetch_add(1, Ordering::SeqCst);
         return (StatusCode::UNAUTHORIZED, "bad signature").into_response();
@@ -411,6 +434,9 @@ async fn webhook(State(s): State<Arc<WebhookState>>, headers: HeaderMap, body: B
     };
     if v.to_string().contains(POISON) {
         return (StatusCode::UNPROCESSABLE_ENTITY, "schema validation failed").into_response();
+    }
+    if let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
+        s.authorizations.lock().unwrap().push(auth.to_string());
     }
     s.received.lock().unwrap().push(v);
     StatusCode::NO_CONTENT.into_response()
