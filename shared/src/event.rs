@@ -1,6 +1,6 @@
 //! The canonical login event: one shape for every Salesforce source (topic `loginwatch.logins.v1`).
 //!
-//! Field names are the contract of DESIGN.md; JSON on the wire, one Arrow schema (see [`crate::arrow`]).
+//! Field names are the contract in docs/contracts.md; JSON on the wire, one Arrow schema (see [`crate::arrow`]).
 //! Parsers in [`crate::parse`] build these; rules only ever see this shape.
 
 use chrono::{DateTime, Utc};

@@ -270,7 +270,7 @@ pub fn application_is_na(application: Option<&str>) -> bool {
         .is_none_or(|a| a.eq_ignore_ascii_case("n/a"))
 }
 
-/// Derives how the user authenticated (DESIGN.md, the canonical event).
+/// Derives how the user authenticated (docs/contracts.md, the canonical event).
 ///
 /// | login type | sub-type | → |
 /// |---|---|---|

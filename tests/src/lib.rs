@@ -123,7 +123,7 @@ pub fn tansu_binary() -> PathBuf {
             }
         }
     }
-    panic!("the tansu broker is required for this end-to-end test but was not found in ~/.cargo/bin or on PATH; install it with `cargo install tansu` (see DEVELOPERS.md)");
+    panic!("the tansu broker is required for this end-to-end test but was not found in ~/.cargo/bin or on PATH; install it with `cargo install tansu` (as .ci/run does)");
 }
 
 /// Waits until something accepts TCP connections on `127.0.0.1:port`.

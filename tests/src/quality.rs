@@ -1,7 +1,7 @@
 //! Detection quality against sfsim's ground truth: recall and precision per category.
 //!
 //! [`score`] is pure: detections (as read from `loginwatch.detections.v1`) and sfsim's labels in,
-//! a [`QualityReport`] out. Per DESIGN.md category:
+//! a [`QualityReport`] out. Per docs/contracts.md category:
 //! - recall = primary labels found / primary labels (secondary labels are side effects an
 //!   incident also produces, e.g. the new country of a brute-forced login: finding them is
 //!   welcome, missing them is not a miss);
@@ -63,11 +63,11 @@ impl CategoryScore {
     }
 }
 
-/// Per-category scores, in DESIGN.md order.
+/// Per-category scores, in docs/contracts.md order.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct QualityReport {
     pub categories: BTreeMap<Category, CategoryScore>,
-    /// Labels whose category is not one of DESIGN.md's (ignored, reported).
+    /// Labels whose category is not one of docs/contracts.md's (ignored, reported).
     pub unknown_label_categories: Vec<String>,
 }
 

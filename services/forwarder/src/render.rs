@@ -1,6 +1,6 @@
 //! Pure renderers: one [`Detection`] → the wire format a SIEM expects.
 //!
-//! Field names follow `shared/reference/detection-landscape.md` §4: the ECS document is the
+//! Field names follow the detection format in `docs/contracts.md`: the ECS document is the
 //! detection itself; Splunk HEC wraps a payload in its envelope; OCSF is the Detection Finding
 //! class (2004); CEF rides in an RFC 5424 syslog message.
 

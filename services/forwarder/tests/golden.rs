@@ -1,6 +1,6 @@
 //! Golden tests: the rendered HEC, ECS, OCSF and CEF payloads of one detection per category.
 //! Regenerate with `LOGINWATCH_UPDATE_GOLDEN=1 cargo test -p loginwatch-forwarder --test golden`,
-//! then review the diff by eye against `shared/reference/detection-landscape.md` §4.
+//! then review the diff by eye against the detection format in `docs/contracts.md`.
 
 use std::path::PathBuf;
 

@@ -1,5 +1,5 @@
 //! The seeded traffic generator: a simulated org's users, their everyday logins, and injected,
-//! labelled incidents covering every detection category of DESIGN.md.
+//! labelled incidents covering every detection category of docs/contracts.md.
 //!
 //! Time advances in slots of an hour (shorter under heavy load). Each slot asks every actor (interactive user or integration) for
 //! its logins in that hour and adds the events of incidents that start in it; a heap keeps the
@@ -110,7 +110,7 @@ pub struct Label {
     pub id: String,
     /// The incident (or ongoing behaviour) this label belongs to.
     pub incident: String,
-    /// A DESIGN.md detection category (`rule.category`).
+    /// A docs/contracts.md detection category (`rule.category`).
     pub category: String,
     /// False for secondary signals an incident also produces (e.g. a new country during a brute force).
     pub primary: bool,

@@ -6,8 +6,8 @@
 //! - [`generate::Generator`] is the pure, seeded login generator; [`render`] turns its
 //!   [`SimLogin`]s into every Salesforce shape; [`export`] writes histories to files.
 //!
-//! Shapes, status codes and error bodies follow `shared/reference/salesforce.md`; where the
-//! reference marks behaviour UNCONFIRMED, sfsim makes it configurable or picks the stricter reading.
+//! Shapes, status codes and error bodies follow Salesforce's documentation (listed in the crate
+//! README); where a behaviour is not confirmed, sfsim makes it configurable or picks the stricter reading.
 
 pub mod cometd;
 pub mod config;

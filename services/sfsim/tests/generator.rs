@@ -1,4 +1,4 @@
-//! The generator: deterministic per seed, every DESIGN.md category labelled after the learning
+//! The generator: deterministic per seed, every docs/contracts.md category labelled after the learning
 //! period, ids shared across shapes, and every shape parses with the shared parsers.
 
 use std::collections::{HashMap, HashSet};
@@ -142,7 +142,7 @@ fn every_category_is_labelled_after_the_learning_period() {
             );
         }
     }
-    // Ground truth matches the definitions in DESIGN.md.
+    // Ground truth matches the definitions in docs/contracts.md.
     let get = |cat: &str| {
         labels
             .iter()
